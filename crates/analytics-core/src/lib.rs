@@ -1,0 +1,40 @@
+//! Every rule of the Ads API analytics endpoints as pure code.
+//!
+//! `analytics-core` is the single place where adstats writes down how the API behaves: its
+//! vocabulary ([`vocab`], [`catalog`], [`ids`]), its time rules ([`time`]), request models and
+//! their validation with the API's own error codes ([`request`], [`error`]), the wire model of
+//! responses ([`wire`]), merging of placements, windows and batches ([`merge`]), request planning
+//! ([`plan`]), data finality ([`finality`]) and rate-limit and job-slot accounting ([`limits`]).
+//!
+//! # What this crate never does
+//!
+//! It performs no IO: no sockets, no files, no async runtime. It never reads the clock: every
+//! function that depends on the current time takes `now` as an argument, and the workspace's
+//! `clippy.toml` forbids the clock APIs. That makes it usable from a form validator, a batch
+//! planner or a pipeline reading result files, and testable without waiting.
+//!
+//! The server in `analytics-http` validates with it, the client pre-validates and plans with it,
+//! the emulator computes buckets with it and the sync engine merges with it: a rule is written
+//! once.
+#![warn(missing_docs)]
+#![deny(unused_must_use)]
+
+pub mod catalog;
+pub mod error;
+pub mod finality;
+pub mod ids;
+pub mod limits;
+pub mod merge;
+pub mod plan;
+pub mod request;
+pub mod time;
+pub mod vocab;
+pub mod wire;
+
+pub use chrono;
+pub use chrono_tz;
+
+pub use error::{ApiError, ErrorCode, ValidationErrors};
+pub use ids::{AccountId, EntityId, JobId};
+pub use time::TimeRange;
+pub use vocab::{EntityType, Granularity, JobStatus, MetricGroup, Placement, SegmentationType};

@@ -1,0 +1,537 @@
+//! Time as the API sees it: input parsing in the account's zone, whole hours, exclusive ranges,
+//! buckets per granularity, DAY alignment on local midnights, and each endpoint's range limit.
+//!
+//! All instants are `DateTime<Utc>`; zones are IANA zones from `chrono-tz`. Nothing here reads the
+//! clock.
+//!
+//! - HOUR buckets are consecutive UTC hours from the range's start.
+//! - DAY buckets run from one local midnight of the account's zone to the next, so a day with a
+//!   DST change is 23 or 25 hours long.
+//! - TOTAL is one bucket for the whole range.
+
+use chrono::{
+    DateTime, Days, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
+    TimeZone, Timelike, Utc,
+};
+use chrono_tz::Tz;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::vocab::Granularity;
+
+/// One hour.
+pub const HOUR: TimeDelta = TimeDelta::hours(1);
+
+/// A time input that is neither RFC 3339 nor a bare date.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid time {got:?}: expected RFC 3339 (2017-05-19T07:00:00Z, any offset) or a date (2017-05-19)"
+)]
+pub struct TimeParseError {
+    got: String,
+}
+
+impl TimeParseError {
+    /// The input that did not parse.
+    pub fn got(&self) -> &str {
+        &self.got
+    }
+}
+
+/// Parses a time input of the API.
+///
+/// Accepts RFC 3339 / ISO 8601 date-times with `Z` or any offset written `±HH:MM`, `±HHMM` or
+/// `±HH`, with optional fractional seconds, and bare dates (`2017-05-19`), which mean midnight of
+/// that day in the account's zone `tz`. A date-time without an offset is refused: its zone would
+/// be a guess.
+pub fn parse_time(input: &str, tz: Tz) -> Result<DateTime<Utc>, TimeParseError> {
+    let err = || TimeParseError {
+        got: input.to_owned(),
+    };
+    let s = input.trim();
+    if s.len() == 10 {
+        let date = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| err())?;
+        return Ok(local_midnight(date, tz));
+    }
+    if s.len() < 20 || !s.is_char_boundary(19) {
+        return Err(err());
+    }
+    let (head, mut rest) = s.split_at(19);
+    let naive = NaiveDateTime::parse_from_str(head, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(head, "%Y-%m-%d %H:%M:%S"))
+        .map_err(|_| err())?;
+    let mut nanos: u32 = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return Err(err());
+        }
+        let scaled = format!("{:0<9}", &frac[..digits]);
+        nanos = scaled.parse().map_err(|_| err())?;
+        rest = &frac[digits..];
+    }
+    let offset_secs = parse_offset(rest).ok_or_else(err)?;
+    let offset = FixedOffset::east_opt(offset_secs).ok_or_else(err)?;
+    let naive = naive.with_nanosecond(nanos).ok_or_else(err)?;
+    match offset.from_local_datetime(&naive) {
+        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        _ => Err(err()),
+    }
+}
+
+/// Parses `Z`, `±HH`, `±HHMM` or `±HH:MM` into seconds east of UTC.
+fn parse_offset(s: &str) -> Option<i32> {
+    if s == "Z" || s == "z" {
+        return Some(0);
+    }
+    let sign = match s.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let body = &s[1..];
+    let (h, m) = match body.len() {
+        2 => (body, "00"),
+        4 => body.split_at(2),
+        5 if body.as_bytes()[2] == b':' => (&body[..2], &body[3..]),
+        _ => return None,
+    };
+    if !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
+}
+
+/// Formats an instant the way the API writes times: UTC, whole seconds, `Z`.
+pub fn format_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Whether `t` is a whole hour (0 minutes, 0 seconds, 0 fractions).
+pub fn is_whole_hour(t: DateTime<Utc>) -> bool {
+    t.minute() == 0 && t.second() == 0 && t.nanosecond() == 0
+}
+
+/// `t` rounded down to the hour.
+pub fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp().div_euclid(3600) * 3600;
+    DateTime::from_timestamp(secs, 0).unwrap_or(t)
+}
+
+/// `t` rounded up to the hour (unchanged when already whole).
+pub fn ceil_hour(t: DateTime<Utc>) -> DateTime<Utc> {
+    let f = floor_hour(t);
+    if f == t { t } else { f + HOUR }
+}
+
+/// The calendar date of `t` in zone `tz`.
+pub fn local_date(t: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    t.with_timezone(&tz).date_naive()
+}
+
+/// The instant a local day begins in `tz`: its midnight, or, where a DST change skips midnight,
+/// the first instant of that date. Ambiguous midnights take the earlier instant.
+pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let mut local = date.and_time(NaiveTime::MIN);
+    // A gap is at most a few hours; walk forward a quarter hour at a time.
+    for _ in 0..(4 * 24) {
+        match tz.from_local_datetime(&local) {
+            LocalResult::Single(t) => return t.with_timezone(&Utc),
+            LocalResult::Ambiguous(a, b) => return a.min(b).with_timezone(&Utc),
+            LocalResult::None => local += TimeDelta::minutes(15),
+        }
+    }
+    // No zone skips a whole day at midnight; fall back to reading the date as UTC.
+    Utc.from_utc_datetime(&date.and_time(NaiveTime::MIN))
+}
+
+/// Whether `t` is the start of a local day in `tz`.
+pub fn is_local_midnight(t: DateTime<Utc>, tz: Tz) -> bool {
+    local_midnight(local_date(t, tz), tz) == t
+}
+
+/// The start of the local day containing `t`.
+pub fn floor_local_day(t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let m = local_midnight(local_date(t, tz), tz);
+    // A midnight moved forward by a gap can lie after early instants of the same date.
+    if m <= t {
+        m
+    } else {
+        local_midnight(local_date(t, tz) - Days::new(1), tz)
+    }
+}
+
+/// The first local midnight strictly after `t`.
+pub fn next_local_midnight(t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let mut date = local_date(t, tz);
+    loop {
+        date = date.succ_opt().unwrap_or(date);
+        let m = local_midnight(date, tz);
+        if m > t {
+            return m;
+        }
+    }
+}
+
+/// The local midnight `days` days after the local day that starts at or contains `t`.
+pub fn add_local_days(t: DateTime<Utc>, days: u64, tz: Tz) -> DateTime<Utc> {
+    let date = local_date(floor_local_day(t, tz), tz);
+    local_midnight(date + Days::new(days), tz)
+}
+
+/// `t` rounded up to a local midnight (unchanged when it is one).
+pub fn ceil_local_day(t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let f = floor_local_day(t, tz);
+    if f == t {
+        t
+    } else {
+        next_local_midnight(t, tz)
+    }
+}
+
+/// A time range `[start, end)`: the end is exclusive and after the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimeRange {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+/// A range whose end is not after its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("empty time range: end {end} is not after start {start}")]
+pub struct EmptyRange {
+    /// The start given.
+    pub start: DateTime<Utc>,
+    /// The end given.
+    pub end: DateTime<Utc>,
+}
+
+impl TimeRange {
+    /// `[start, end)`, refused when `end <= start`.
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Self, EmptyRange> {
+        if end > start {
+            Ok(Self { start, end })
+        } else {
+            Err(EmptyRange { start, end })
+        }
+    }
+
+    /// The first instant in the range.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.start
+    }
+
+    /// The first instant after the range.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.end
+    }
+
+    /// `end - start`.
+    pub fn duration(&self) -> TimeDelta {
+        self.end - self.start
+    }
+
+    /// Whether `t` is inside `[start, end)`.
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.start <= t && t < self.end
+    }
+
+    /// Whether the two ranges share an instant.
+    pub fn overlaps(&self, other: &Self) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    /// The part of `self` inside `other`, if any.
+    pub fn intersect(&self, other: &Self) -> Option<Self> {
+        Self::new(self.start.max(other.start), self.end.min(other.end)).ok()
+    }
+
+    /// The buckets of this range at `granularity` in zone `tz`, in order.
+    ///
+    /// HOUR: UTC hours from the start (the last may be short if the end is not whole). DAY: cut
+    /// at every local midnight inside the range. TOTAL: the range itself.
+    pub fn buckets(&self, granularity: Granularity, tz: Tz) -> Buckets {
+        Buckets {
+            next: Some(self.start),
+            end: self.end,
+            granularity,
+            tz,
+        }
+    }
+
+    /// The number of buckets: the response's `time_series_length`.
+    pub fn time_series_length(&self, granularity: Granularity, tz: Tz) -> usize {
+        match granularity {
+            Granularity::Total => 1,
+            Granularity::Hour => {
+                let secs = self.duration().num_seconds();
+                usize::try_from((secs + 3599) / 3600).unwrap_or(usize::MAX)
+            }
+            Granularity::Day => self.buckets(granularity, tz).count(),
+        }
+    }
+}
+
+/// Iterator over the buckets of a [`TimeRange`].
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    next: Option<DateTime<Utc>>,
+    end: DateTime<Utc>,
+    granularity: Granularity,
+    tz: Tz,
+}
+
+impl Iterator for Buckets {
+    type Item = TimeRange;
+
+    fn next(&mut self) -> Option<TimeRange> {
+        let start = self.next.filter(|s| *s < self.end)?;
+        let cut = match self.granularity {
+            Granularity::Hour => floor_hour(start) + HOUR,
+            Granularity::Day => next_local_midnight(start, self.tz),
+            Granularity::Total => self.end,
+        };
+        let end = cut.min(self.end);
+        self.next = Some(end);
+        Some(TimeRange { start, end })
+    }
+}
+
+/// The endpoints with a range limit, and their limits (design.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RangeLimit {
+    /// The synchronous stats endpoint: 7 days.
+    SyncStats,
+    /// An unsegmented asynchronous job: 90 days.
+    AsyncJob,
+    /// A segmented asynchronous job: 45 days.
+    AsyncJobSegmented,
+    /// The active entities endpoint: 90 days.
+    ActiveEntities,
+}
+
+impl RangeLimit {
+    /// The limit in days.
+    pub const fn days(self) -> u32 {
+        match self {
+            Self::SyncStats => 7,
+            Self::AsyncJob | Self::ActiveEntities => 90,
+            Self::AsyncJobSegmented => 45,
+        }
+    }
+
+    /// The longest accepted range: the limit in days plus one hour of DST tolerance (the API's
+    /// "maximum of 7.days+1.hours").
+    pub const fn max_duration(self) -> TimeDelta {
+        TimeDelta::hours(self.days() as i64 * 24 + 1)
+    }
+
+    /// The API's message for a range that is too long.
+    pub fn message(self) -> String {
+        format!(
+            "The end_time can be a maximum of {}.days+1.hours after the start_time",
+            self.days()
+        )
+    }
+}
+
+/// The message for times that are not whole hours.
+pub const MSG_FRACTIONAL_HOURS: &str = "Time cannot be fractional hours";
+/// The message for a DAY time that is not a local midnight.
+pub const MSG_DAY_MIDNIGHT: &str =
+    "Expect time to be midnight in the account's local timezone for day granularity";
+/// The message for an end that is not after the start.
+pub const MSG_END_AFTER_START: &str = "The end_time must be after the start_time";
+
+/// Checks a time window for an endpoint and returns every problem, as the API reports them.
+///
+/// - `INVALID_TIME_WINDOW` "Time cannot be fractional hours" for each time that is not a whole
+///   hour (parameter `start_time` / `end_time`);
+/// - `INVALID_TIME_WINDOW` when the end is not after the start, or the range is longer than the
+///   endpoint allows (parameter `""`);
+/// - with DAY granularity, `INVALID_TIME_WINDOW` for each time that is not a local midnight of
+///   the account's zone (parameter `""`, one entry per time).
+pub fn check_window(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    granularity: Option<Granularity>,
+    tz: Tz,
+    limit: RangeLimit,
+) -> Vec<ApiError> {
+    let mut errors = Vec::new();
+    let window = |msg: &str, param: &str| {
+        ApiError::new(ErrorCode::InvalidTimeWindow, msg).with_parameter(param)
+    };
+    let whole_start = is_whole_hour(start);
+    let whole_end = is_whole_hour(end);
+    if !whole_start {
+        errors.push(window(MSG_FRACTIONAL_HOURS, "start_time"));
+    }
+    if !whole_end {
+        errors.push(window(MSG_FRACTIONAL_HOURS, "end_time"));
+    }
+    if end <= start {
+        errors.push(window(MSG_END_AFTER_START, ""));
+    } else if end - start > limit.max_duration() {
+        errors.push(window(&limit.message(), ""));
+    }
+    if granularity == Some(Granularity::Day) {
+        if whole_start && !is_local_midnight(start, tz) {
+            errors.push(window(MSG_DAY_MIDNIGHT, ""));
+        }
+        if whole_end && !is_local_midnight(end, tz) {
+            errors.push(window(MSG_DAY_MIDNIGHT, ""));
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::{America::Los_Angeles, Asia::Tokyo, Australia::Sydney, Europe::London, UTC};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse_time(s, UTC).unwrap()
+    }
+
+    #[test]
+    fn parses_every_offset_form() {
+        let want = t("2017-07-10T16:00:00Z");
+        for s in [
+            "2017-07-10T08:00:00-0800",
+            "2017-07-10T08:00:00-08:00",
+            "2017-07-10T08:00:00-08",
+            "2017-07-10T16:00:00+00:00",
+            "2017-07-10T16:00:00.000Z",
+            "2017-07-10T17:00:00+01",
+        ] {
+            assert_eq!(parse_time(s, UTC), Ok(want), "{s}");
+        }
+        for bad in [
+            "",
+            "2017-07-10T08:00:00",
+            "2017-07-10T08:00:00+2400",
+            "2017-13-10",
+            "yesterday",
+            "2017-07-10T08:00:00.Z",
+            "2017-07-10T08:00:00Zjunk",
+        ] {
+            assert!(parse_time(bad, UTC).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bare_date_is_local_midnight() {
+        // The docs' Los Angeles account: 2016-11-24 echoes as 08:00Z, 2017-05-19 as 07:00Z.
+        assert_eq!(
+            parse_time("2016-11-24", Los_Angeles),
+            Ok(t("2016-11-24T08:00:00Z"))
+        );
+        assert_eq!(
+            parse_time("2017-05-19", Los_Angeles),
+            Ok(t("2017-05-19T07:00:00Z"))
+        );
+        assert_eq!(
+            parse_time("2017-05-20", Tokyo),
+            Ok(t("2017-05-19T15:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn dst_days_are_23_and_25_hours() {
+        let spring = TimeRange::new(t("2024-03-10T08:00:00Z"), t("2024-03-11T07:00:00Z")).unwrap();
+        let days: Vec<_> = spring.buckets(Granularity::Day, Los_Angeles).collect();
+        assert_eq!(days.len(), 1);
+        assert_eq!(days[0].duration(), TimeDelta::hours(23));
+        let autumn = TimeRange::new(
+            local_midnight(NaiveDate::from_ymd_opt(2024, 10, 27).unwrap(), London),
+            local_midnight(NaiveDate::from_ymd_opt(2024, 10, 29).unwrap(), London),
+        )
+        .unwrap();
+        let d: Vec<_> = autumn
+            .buckets(Granularity::Day, London)
+            .map(|b| b.duration())
+            .collect();
+        assert_eq!(d, [TimeDelta::hours(25), TimeDelta::hours(24)]);
+        assert_eq!(autumn.time_series_length(Granularity::Hour, London), 49);
+        assert_eq!(autumn.time_series_length(Granularity::Total, London), 1);
+        // Sydney moves forward in October.
+        let syd = TimeRange::new(
+            local_midnight(NaiveDate::from_ymd_opt(2024, 10, 6).unwrap(), Sydney),
+            local_midnight(NaiveDate::from_ymd_opt(2024, 10, 7).unwrap(), Sydney),
+        )
+        .unwrap();
+        assert_eq!(syd.duration(), TimeDelta::hours(23));
+    }
+
+    #[test]
+    fn window_checks_collect_every_problem() {
+        let errs = check_window(
+            t("2024-01-01T00:30:00Z"),
+            t("2024-01-01T00:10:00Z"),
+            Some(Granularity::Day),
+            UTC,
+            RangeLimit::SyncStats,
+        );
+        let msgs: Vec<_> = errs.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                MSG_FRACTIONAL_HOURS,
+                MSG_FRACTIONAL_HOURS,
+                MSG_END_AFTER_START
+            ]
+        );
+        let start = t("2024-01-01T08:00:00Z");
+        let ok = check_window(
+            start,
+            start + TimeDelta::hours(169),
+            None,
+            UTC,
+            RangeLimit::SyncStats,
+        );
+        assert!(ok.is_empty());
+        let long = check_window(
+            start,
+            start + TimeDelta::hours(170),
+            None,
+            UTC,
+            RangeLimit::SyncStats,
+        );
+        assert_eq!(long[0].message, RangeLimit::SyncStats.message());
+        let day = check_window(
+            start,
+            start + TimeDelta::days(1),
+            Some(Granularity::Day),
+            Los_Angeles,
+            RangeLimit::SyncStats,
+        );
+        assert!(day.is_empty(), "{day:?}");
+        let day = check_window(
+            start,
+            start + TimeDelta::days(1),
+            Some(Granularity::Day),
+            Tokyo,
+            RangeLimit::SyncStats,
+        );
+        assert_eq!(day.len(), 2);
+        assert!(
+            day.iter()
+                .all(|e| e.message == MSG_DAY_MIDNIGHT && e.parameter.as_deref() == Some(""))
+        );
+    }
+
+    #[test]
+    fn rounding_helpers() {
+        let x = t("2024-03-10T09:30:00Z");
+        assert_eq!(floor_hour(x), t("2024-03-10T09:00:00Z"));
+        assert_eq!(ceil_hour(x), t("2024-03-10T10:00:00Z"));
+        assert_eq!(floor_local_day(x, Los_Angeles), t("2024-03-10T08:00:00Z"));
+        assert_eq!(ceil_local_day(x, Los_Angeles), t("2024-03-11T07:00:00Z"));
+        assert_eq!(add_local_days(x, 2, Los_Angeles), t("2024-03-12T07:00:00Z"));
+    }
+}
