@@ -35,6 +35,18 @@ pub use chrono;
 pub use chrono_tz;
 
 pub use error::{ApiError, ErrorCode, ValidationErrors};
+pub use finality::{BucketFinality, FinalityPolicy, FinalityScope};
 pub use ids::{AccountId, EntityId, JobId};
+pub use limits::{
+    Backoff, JobSlots, JobState, RateLimitAccountant, RateLimitStatus, RateLimitWindow, Readiness,
+};
+pub use merge::{DisplayView, MergeError};
+pub use request::{RawParams, StatsEndpoint, StatsQuery, ValidStats};
 pub use time::TimeRange;
 pub use vocab::{EntityType, Granularity, JobStatus, MetricGroup, Placement, SegmentationType};
+pub use wire::{MetricValue, Metrics, StatsResponse};
+
+/// The README's examples, compiled and run as doc tests so that the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

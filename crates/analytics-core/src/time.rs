@@ -83,6 +83,9 @@ fn parse_offset(s: &str) -> Option<i32> {
     if s == "Z" || s == "z" {
         return Some(0);
     }
+    if !s.is_ascii() {
+        return None;
+    }
     let sign = match s.as_bytes().first()? {
         b'+' => 1,
         b'-' => -1,
@@ -361,32 +364,51 @@ pub fn check_window(
     tz: Tz,
     limit: RangeLimit,
 ) -> Vec<ApiError> {
+    let mut errors = check_alignment(start, end, granularity, tz);
+    if end > start && end - start > limit.max_duration() {
+        // Keep the API's order: fractional hours, then the range, then DAY alignment.
+        let at = errors
+            .iter()
+            .position(|e| e.message == MSG_DAY_MIDNIGHT)
+            .unwrap_or(errors.len());
+        errors.insert(at, window_error(&limit.message(), ""));
+    }
+    errors
+}
+
+/// The checks of [`check_window`] that do not depend on the endpoint: whole hours, end after
+/// start, and local midnights for DAY. A planner checks a want of any length with it.
+pub fn check_alignment(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    granularity: Option<Granularity>,
+    tz: Tz,
+) -> Vec<ApiError> {
     let mut errors = Vec::new();
-    let window = |msg: &str, param: &str| {
-        ApiError::new(ErrorCode::InvalidTimeWindow, msg).with_parameter(param)
-    };
     let whole_start = is_whole_hour(start);
     let whole_end = is_whole_hour(end);
     if !whole_start {
-        errors.push(window(MSG_FRACTIONAL_HOURS, "start_time"));
+        errors.push(window_error(MSG_FRACTIONAL_HOURS, "start_time"));
     }
     if !whole_end {
-        errors.push(window(MSG_FRACTIONAL_HOURS, "end_time"));
+        errors.push(window_error(MSG_FRACTIONAL_HOURS, "end_time"));
     }
     if end <= start {
-        errors.push(window(MSG_END_AFTER_START, ""));
-    } else if end - start > limit.max_duration() {
-        errors.push(window(&limit.message(), ""));
+        errors.push(window_error(MSG_END_AFTER_START, ""));
     }
     if granularity == Some(Granularity::Day) {
         if whole_start && !is_local_midnight(start, tz) {
-            errors.push(window(MSG_DAY_MIDNIGHT, ""));
+            errors.push(window_error(MSG_DAY_MIDNIGHT, ""));
         }
         if whole_end && !is_local_midnight(end, tz) {
-            errors.push(window(MSG_DAY_MIDNIGHT, ""));
+            errors.push(window_error(MSG_DAY_MIDNIGHT, ""));
         }
     }
     errors
+}
+
+fn window_error(message: &str, parameter: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidTimeWindow, message).with_parameter(parameter)
 }
 
 #[cfg(test)]
@@ -419,6 +441,9 @@ mod tests {
             "yesterday",
             "2017-07-10T08:00:00.Z",
             "2017-07-10T08:00:00Zjunk",
+            "2017-07-10T08:00:00+€a",
+            "2017-07-10T08:00:00+éé",
+            "2017-07-10T08:00:0é+0000",
         ] {
             assert!(parse_time(bad, UTC).is_err(), "{bad:?}");
         }
@@ -533,5 +558,107 @@ mod tests {
         assert_eq!(floor_local_day(x, Los_Angeles), t("2024-03-10T08:00:00Z"));
         assert_eq!(ceil_local_day(x, Los_Angeles), t("2024-03-11T07:00:00Z"));
         assert_eq!(add_local_days(x, 2, Los_Angeles), t("2024-03-12T07:00:00Z"));
+    }
+
+    mod laws {
+        use super::*;
+        use proptest::prelude::*;
+
+        const ZONES: [Tz; 5] = [Los_Angeles, London, Sydney, Tokyo, UTC];
+
+        /// Whole hours between 2015 and 2035, dense around DST changes by construction of the
+        /// span (a year covers both changes of every zone above).
+        fn whole_hour() -> impl Strategy<Value = DateTime<Utc>> {
+            (1_420_070_400_i64 / 3600..2_051_222_400_i64 / 3600)
+                .prop_map(|h| DateTime::from_timestamp(h * 3600, 0).unwrap())
+        }
+
+        fn zone() -> impl Strategy<Value = Tz> {
+            prop::sample::select(ZONES.to_vec())
+        }
+
+        fn granularity() -> impl Strategy<Value = Granularity> {
+            prop::sample::select(Granularity::ALL.to_vec())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn parse_never_panics(s in any::<String>(), tz in zone()) {
+                let _ = parse_time(&s, tz);
+            }
+
+            #[test]
+            fn format_then_parse_is_identity(t in whole_hour(), tz in zone()) {
+                prop_assert_eq!(parse_time(&format_time(t), tz), Ok(t));
+            }
+
+            #[test]
+            fn bare_dates_are_local_midnights(t in whole_hour(), tz in zone()) {
+                let date = local_date(t, tz);
+                let m = parse_time(&date.format("%Y-%m-%d").to_string(), tz).unwrap();
+                prop_assert!(is_local_midnight(m, tz));
+                prop_assert_eq!(local_date(m, tz), date);
+                prop_assert!(floor_local_day(t, tz) == m);
+            }
+
+            #[test]
+            fn buckets_tile_the_range(
+                start in whole_hour(),
+                hours in 1_i64..(24 * 120),
+                tz in zone(),
+                g in granularity(),
+            ) {
+                let range = TimeRange::new(start, start + HOUR * hours as i32).unwrap();
+                let buckets: Vec<_> = range.buckets(g, tz).collect();
+                prop_assert_eq!(buckets.len(), range.time_series_length(g, tz));
+                prop_assert_eq!(buckets[0].start(), range.start());
+                prop_assert_eq!(buckets[buckets.len() - 1].end(), range.end());
+                for pair in buckets.windows(2) {
+                    prop_assert_eq!(pair[0].end(), pair[1].start());
+                }
+                for (i, b) in buckets.iter().enumerate() {
+                    match g {
+                        Granularity::Hour => {
+                            prop_assert_eq!(b.duration(), HOUR);
+                            prop_assert!(is_whole_hour(b.start()));
+                        }
+                        Granularity::Day => {
+                            prop_assert!(b.duration() <= TimeDelta::hours(25));
+                            if i > 0 {
+                                prop_assert!(is_local_midnight(b.start(), tz));
+                            }
+                            if i + 1 < buckets.len() {
+                                prop_assert!(is_local_midnight(b.end(), tz));
+                            }
+                        }
+                        Granularity::Total => prop_assert_eq!(*b, range),
+                    }
+                }
+            }
+
+            #[test]
+            fn aligned_day_buckets_are_local_days(
+                start in whole_hour(),
+                days in 1_u64..400,
+                tz in zone(),
+            ) {
+                let first = floor_local_day(start, tz);
+                let last = add_local_days(first, days, tz);
+                let range = TimeRange::new(first, last).unwrap();
+                let buckets: Vec<_> = range.buckets(Granularity::Day, tz).collect();
+                prop_assert_eq!(buckets.len() as u64, days);
+                for b in &buckets {
+                    let h = b.duration().num_hours();
+                    prop_assert!((23..=25).contains(&h), "a day of {} hours", h);
+                    prop_assert!(is_local_midnight(b.start(), tz));
+                    prop_assert_eq!(local_date(b.start(), tz) + Days::new(1), local_date(b.end(), tz));
+                }
+                // DAY ranges pass the DAY check of every endpoint they fit.
+                let errs = check_window(first, last, Some(Granularity::Day), tz, RangeLimit::ActiveEntities);
+                prop_assert!(errs.iter().all(|e| e.message != MSG_DAY_MIDNIGHT));
+            }
+        }
     }
 }

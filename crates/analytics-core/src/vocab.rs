@@ -374,15 +374,19 @@ impl JobStatus {
     /// QUEUED -> PROCESSING -> UPLOADING -> SUCCESS, with steps allowed to be skipped forward;
     /// any non-terminal status may become FAILED or CANCELLED; SUCCESS may become EXPIRED.
     pub const fn can_transition_to(self, next: Self) -> bool {
-        use JobStatus as S;
-        match (self, next) {
-            (S::Queued, S::Processing | S::Uploading | S::Success) => true,
-            (S::Processing, S::Uploading | S::Success) => true,
-            (S::Uploading, S::Success) => true,
-            (S::Queued | S::Processing | S::Uploading, S::Failed | S::Cancelled) => true,
-            (S::Success, S::Expired) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (
+                Self::Queued,
+                Self::Processing | Self::Uploading | Self::Success
+            ) | (Self::Processing, Self::Uploading | Self::Success)
+                | (Self::Uploading, Self::Success)
+                | (
+                    Self::Queued | Self::Processing | Self::Uploading,
+                    Self::Failed | Self::Cancelled
+                )
+                | (Self::Success, Self::Expired)
+        )
     }
 }
 
