@@ -204,7 +204,7 @@ impl Emulator {
             .filter(move |a| vis.is_some_and(|v| v.sees(a.id.as_str())))
     }
 
-    fn data_of(&self, account: &Account) -> Result<&AccountData, BackendError> {
+    pub(crate) fn data_of(&self, account: &Account) -> Result<&AccountData, BackendError> {
         self.dataset
             .account(account.id.as_str())
             .ok_or_else(|| BackendError::AccountNotFound(account.id.to_string()))
@@ -292,7 +292,7 @@ pub fn wire_stats(e: &EntityResult) -> EntityStats {
     }
 }
 
-fn stats_error(e: StatsError) -> BackendError {
+pub(crate) fn stats_error(e: StatsError) -> BackendError {
     match e {
         StatsError::Segment(s) => {
             let (code, param) = match &s {

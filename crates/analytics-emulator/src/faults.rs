@@ -22,6 +22,12 @@
 //! the default. Keys: `500`, `503`, `drop`, `latency` (probabilities), `retry_after` (share of
 //! 503s with the header), `retry_after_secs` (seconds), `latency_ms` (`MIN-MAX` or `N`). Example:
 //! `seed=7;*:503=0.02;sync_stats:500=0.05,503=0.1,retry_after=0.5,latency=0.2,latency_ms=50-200`.
+//!
+//! One more part, `queue:key=value,...`, sets the faults of the job lifecycle that the job queue
+//! injects itself ([`FaultConfig::queue`], an `analytics_jobs::server::JobFaults` in its text
+//! form: `empty_first_read`, `url_null`, `url_null_secs`, `file_404`, `file_404_secs`, `failed`,
+//! `create_503`, `retry_after`, `retry_after_secs`, `seed`); without its own `seed` it takes the
+//! spec's. Example: `seed=7;queue:empty_first_read=0.5,failed=0.05,create_503=0.1`.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -29,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use analytics_http::server::{Fault, RouteKind};
+use analytics_jobs::server::JobFaults;
 
 use crate::rng::{Stream, hash_str};
 
@@ -88,6 +95,8 @@ pub struct FaultConfig {
     pub default: RouteFaults,
     /// Per-route faults.
     pub routes: HashMap<RouteKind, RouteFaults>,
+    /// Faults of the job lifecycle, injected by the job queue (see [`crate::jobs`]).
+    pub queue: JobFaults,
 }
 
 impl FaultConfig {
@@ -146,6 +155,7 @@ impl FromStr for FaultConfig {
 
     fn from_str(s: &str) -> Result<Self, FaultParseError> {
         let mut cfg = Self::none();
+        let mut queue_seed = false;
         for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let err = |reason: &str| FaultParseError {
                 part: part.to_owned(),
@@ -156,6 +166,13 @@ impl FromStr for FaultConfig {
                     .trim()
                     .parse()
                     .map_err(|_| err("seed is not a number"))?;
+                continue;
+            }
+            if let Some(knobs) = part.strip_prefix("queue:") {
+                cfg.queue = knobs.parse().map_err(|e| err(&format!("{e}")))?;
+                queue_seed = knobs
+                    .split(',')
+                    .any(|kv| kv.split('=').next().is_some_and(|k| k.trim() == "seed"));
                 continue;
             }
             let (route, pairs) = part
@@ -208,6 +225,9 @@ impl FromStr for FaultConfig {
             } else if let Some(r) = ROUTES.into_iter().find(|r| r.name() == route) {
                 cfg.routes.insert(r, f);
             }
+        }
+        if !queue_seed {
+            cfg.queue.seed = cfg.seed;
         }
         Ok(cfg)
     }
@@ -345,5 +365,21 @@ mod tests {
         }
         let cfg: FaultConfig = "".parse().unwrap();
         assert_eq!(cfg, FaultConfig::none());
+        assert!("queue:failed=3".parse::<FaultConfig>().is_err());
+    }
+
+    #[test]
+    fn the_queue_part_sets_the_job_faults() {
+        let cfg: FaultConfig = "queue:failed=0.25,create_503=0.5;seed=9;jobs:503=0.1"
+            .parse()
+            .unwrap();
+        assert_eq!(cfg.queue.failed, 0.25);
+        assert_eq!(cfg.queue.create_unavailable, 0.5);
+        assert_eq!(cfg.queue.seed, 9);
+        assert_eq!(cfg.of(RouteKind::Jobs).unavailable, 0.1);
+        let own: FaultConfig = "seed=9;queue:seed=3,url_null=1".parse().unwrap();
+        assert_eq!(own.queue.seed, 3);
+        assert_eq!(own.queue.url_null, 1.0);
+        assert!(FaultConfig::none().queue.is_none());
     }
 }

@@ -13,7 +13,8 @@
 //! - [`fixtures`]: explicit datasets for exact assertions;
 //! - [`faults`]: seeded fault injection per route;
 //! - [`credentials`]: who sees which accounts;
-//! - [`emulator`]: the `Backend` implementation.
+//! - [`emulator`]: the `Backend` implementation;
+//! - [`jobs`]: the asynchronous job queue (`analytics-jobs`) computing from the emulator.
 //!
 //! # Documented choices
 //!
@@ -42,6 +43,7 @@ pub mod engine;
 pub mod faults;
 pub mod fixtures;
 pub mod generate;
+pub mod jobs;
 pub mod model;
 mod rng;
 pub mod segments;

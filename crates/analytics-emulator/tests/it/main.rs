@@ -6,5 +6,6 @@ mod backend;
 mod common;
 mod finality;
 mod fixtures;
+mod jobs;
 mod laws;
 mod segmentation;

@@ -1,0 +1,353 @@
+//! The harness: a real server on 127.0.0.1:0 serving the emulator as its Backend and a
+//! [`JobQueue`] computing from the emulator, on a manual clock, with an OAuth-signed client
+//! (hyper's low-level HTTP/1.1 client, as analytics-http's own tests do).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use analytics_core::chrono::{DateTime, TimeDelta, Utc};
+use analytics_emulator::Emulator;
+use analytics_emulator::credentials::{
+    DEMO_ACCESS_TOKEN, DEMO_CONSUMER_KEY, DEMO_CONSUMER_SECRET, DEMO_TOKEN_SECRET,
+};
+use analytics_http::oauth::{self, Credentials};
+use analytics_http::server::{Backend, RunningServer, Server, ServerConfig};
+use analytics_http::{Clock, ManualClock, SharedClock};
+use analytics_jobs::server::{JobQueue, JobsConfig, ProcessingModel, StatsSource};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+/// The instant the manual clock starts at: the day after the demo dataset's anchor.
+pub(crate) fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-04-16T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+pub(crate) fn secs(s: i64) -> TimeDelta {
+    TimeDelta::seconds(s)
+}
+
+/// The demo credentials (they see every account).
+pub(crate) fn demo() -> Credentials {
+    Credentials::new(
+        DEMO_CONSUMER_KEY,
+        DEMO_CONSUMER_SECRET,
+        DEMO_ACCESS_TOKEN,
+        DEMO_TOKEN_SECRET,
+    )
+}
+
+/// Phases of 10 s each: QUEUED, PROCESSING and UPLOADING are each seen for 10 s.
+pub(crate) fn ten_second_phases() -> ProcessingModel {
+    ProcessingModel::fixed(secs(10), secs(10), secs(10))
+}
+
+/// A config with `model` and the other defaults.
+pub(crate) fn config(model: ProcessingModel) -> JobsConfig {
+    let mut c = JobsConfig::new();
+    c.model = model;
+    c
+}
+
+/// A running server with its clock, emulator and queue. On drop it checks that the server saw
+/// no panics.
+pub(crate) struct Harness {
+    pub(crate) server: Option<RunningServer>,
+    pub(crate) clock: ManualClock,
+    pub(crate) emulator: Arc<Emulator>,
+    pub(crate) queue: Arc<JobQueue>,
+    pub(crate) account: String,
+    nonce: AtomicU64,
+}
+
+impl Harness {
+    /// A server whose queue runs with `config`, clock at [`start_time`].
+    pub(crate) async fn start(config: JobsConfig) -> Self {
+        Self::start_at(config, start_time()).await
+    }
+
+    /// The same, clock at `at`.
+    pub(crate) async fn start_at(config: JobsConfig, at: DateTime<Utc>) -> Self {
+        let clock = ManualClock::new(at);
+        let emulator = Arc::new(Emulator::new(42));
+        let queue = Arc::new(
+            JobQueue::new(
+                Arc::clone(&emulator) as Arc<dyn StatsSource>,
+                SharedClock::new(clock.clone()),
+                config,
+            )
+            .expect("a job queue"),
+        );
+        Self::serve(clock, emulator, queue).await
+    }
+
+    /// Serves `queue` (built by the caller) with `emulator` as the backend.
+    pub(crate) async fn serve(
+        clock: ManualClock,
+        emulator: Arc<Emulator>,
+        queue: Arc<JobQueue>,
+    ) -> Self {
+        let mut server_config = ServerConfig::new();
+        server_config.job_routes = Some(Arc::clone(&queue) as _);
+        let server = Server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::clone(&emulator) as Arc<dyn Backend>,
+            SharedClock::new(clock.clone()),
+            server_config,
+        )
+        .await
+        .expect("bind 127.0.0.1:0");
+        let account = emulator.dataset().accounts()[0].id.as_str().to_owned();
+        Self {
+            server: Some(server),
+            clock,
+            emulator,
+            queue,
+            account,
+            nonce: AtomicU64::new(0),
+        }
+    }
+
+    /// Shuts the server down and waits for it; the queue goes with the harness.
+    pub(crate) async fn shutdown(mut self) {
+        if let Some(s) = self.server.take() {
+            assert_eq!(s.stats().panics(), 0, "the server panicked");
+            s.shutdown().await;
+        }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().local_addr()
+    }
+
+    /// The first `n` line item ids of the first account.
+    pub(crate) fn line_items(&self, n: usize) -> Vec<String> {
+        self.emulator.dataset().accounts()[0]
+            .line_items
+            .iter()
+            .take(n)
+            .map(|l| l.meta.id.clone())
+            .collect()
+    }
+
+    /// Moves the clock forward.
+    pub(crate) fn advance(&self, by: TimeDelta) {
+        self.clock.advance(by);
+    }
+
+    /// The jobs path of the first account.
+    pub(crate) fn jobs_path(&self) -> String {
+        format!("/12/stats/jobs/accounts/{}", self.account)
+    }
+
+    fn sign(&self, method: &Method, path_and_query: &str, form: &[(&str, &str)]) -> String {
+        let url = format!("http://{}{path_and_query}", self.addr());
+        let ts = u64::try_from(self.clock.now().timestamp()).unwrap();
+        let nonce = format!("n{}", self.nonce.fetch_add(1, Ordering::Relaxed));
+        oauth::sign(method.as_str(), &url, form, &demo(), &nonce, ts).unwrap()
+    }
+
+    /// A signed request, parameters in the query string.
+    pub(crate) async fn signed(&self, method: Method, path_and_query: &str) -> Reply {
+        let auth = self.sign(&method, path_and_query, &[]);
+        send(self.addr(), method, path_and_query, Some(&auth), None).await
+    }
+
+    /// A signed request with a form body.
+    pub(crate) async fn signed_form(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Reply {
+        let auth = self.sign(&method, path, form);
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", oauth::percent_encode(k), oauth::percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        send(self.addr(), method, path, Some(&auth), Some(body)).await
+    }
+
+    /// `POST` a job with `params` in the query string.
+    pub(crate) async fn create(&self, params: &[(&str, &str)]) -> Reply {
+        let path = format!("{}?{}", self.jobs_path(), query(params));
+        self.signed(Method::POST, &path).await
+    }
+
+    /// `POST` a job of `ids` (line items) over `start..end` with `granularity`, ENGAGEMENT.
+    pub(crate) async fn create_simple(&self, ids: &[String]) -> Reply {
+        let ids = ids.join(",");
+        self.create(&[
+            ("entity", "LINE_ITEM"),
+            ("entity_ids", &ids),
+            ("start_time", "2026-04-01T00:00:00Z"),
+            ("end_time", "2026-04-04T00:00:00Z"),
+            ("granularity", "HOUR"),
+            ("metric_groups", "ENGAGEMENT"),
+            ("placement", "ALL_ON_TWITTER"),
+        ])
+        .await
+    }
+
+    /// `GET` the job list with `query` (`""` for none).
+    pub(crate) async fn list(&self, query: &str) -> Reply {
+        let path = if query.is_empty() {
+            self.jobs_path()
+        } else {
+            format!("{}?{query}", self.jobs_path())
+        };
+        self.signed(Method::GET, &path).await
+    }
+
+    /// The job `id` as a list of it alone shows it (`None` when the list is empty).
+    pub(crate) async fn job(&self, id: &str) -> Option<Value> {
+        let r = self.list(&format!("job_ids={id}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["data"].as_array().unwrap().first().cloned()
+    }
+
+    /// The status of job `id`.
+    pub(crate) async fn status(&self, id: &str) -> String {
+        self.job(id).await.expect("the job is listed")["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `DELETE` job `id`.
+    pub(crate) async fn cancel(&self, id: &str) -> Reply {
+        let path = format!("{}/{id}", self.jobs_path());
+        self.signed(Method::DELETE, &path).await
+    }
+
+    /// `GET` a result URL without signing (with an `Authorization` header when given).
+    pub(crate) async fn download(&self, url: &str, authorization: Option<&str>) -> Reply {
+        let path = url
+            .strip_prefix(&format!("http://{}", self.addr()))
+            .unwrap_or_else(|| panic!("{url} is not on this server"));
+        send(self.addr(), Method::GET, path, authorization, None).await
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(s) = &self.server
+            && !std::thread::panicking()
+        {
+            assert_eq!(s.stats().panics(), 0, "the server panicked");
+        }
+    }
+}
+
+/// `k=v&...`, percent-encoded.
+pub(crate) fn query(params: &[(&str, &str)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", oauth::percent_encode(k), oauth::percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A response, its body read whole.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// The first error code of an envelope.
+    pub(crate) fn code(&self) -> String {
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// `data.id_str` of a job answer.
+    pub(crate) fn job_id(&self) -> String {
+        self.json()["data"]["id_str"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no job in {}", self.text()))
+            .to_owned()
+    }
+}
+
+/// Sends one request on a new connection.
+pub(crate) async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path_and_query: &str,
+    authorization: Option<&str>,
+    body: Option<String>,
+) -> Reply {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .header(HOST, addr.to_string());
+    if let Some(a) = authorization {
+        req = req.header(AUTHORIZATION, a);
+    }
+    if body.is_some() {
+        req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .unwrap();
+    let resp = sender.send_request(req).await.expect("a response");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("a body").to_bytes();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Replaces what changes from run to run (ids, times of the clock, URLs) by placeholders.
+pub(crate) fn redact(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match k.as_str() {
+                    "id" | "id_str" | "job_id" if !x.is_null() => *x = "[id]".into(),
+                    "created_at" | "updated_at" | "expires_at" if !x.is_null() => {
+                        *x = "[time]".into();
+                    }
+                    "url" if !x.is_null() => *x = "[url]".into(),
+                    "next_cursor" if !x.is_null() => *x = "[cursor]".into(),
+                    _ => redact(x),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact),
+        _ => {}
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests of analytics-sync's public API, against store files on disk.
+
+mod migration;
+mod resume;
+mod support;

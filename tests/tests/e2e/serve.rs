@@ -1,0 +1,1 @@
+//! The emulator behind the real server (being written).
