@@ -1,6 +1,12 @@
 //! The embedded emulator: an `analytics-emulator` dataset served by the `analytics-http`
-//! server on 127.0.0.1, as `adstats serve` runs it and as the other commands start it when no
-//! `--api` is given.
+//! server on 127.0.0.1, with the emulator's asynchronous job queue (`analytics-jobs`) on the
+//! job routes, as `adstats serve` runs it and as the other commands start it when no `--api` is
+//! given.
+//!
+//! [`EmulatorArgs`] is what the dataset, the clock, the faults and the limits are built from;
+//! [`AcceptedCredentials`] (serve only) is the credential set the emulator accepts. The API
+//! commands pass their own credentials instead, so the embedded emulator accepts exactly what
+//! the client signs with.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +16,7 @@ use analytics_core::chrono::{DateTime, TimeDelta, Utc};
 use analytics_emulator::{Credentials, DatasetConfig, Emulator, FaultConfig, Visibility};
 use analytics_http::clock::{ManualClock, OffsetClock, SharedClock, SystemClock};
 use analytics_http::server::{RateLimit, RunningServer, Server, ServerConfig};
+use analytics_jobs::server::{JobsConfig, ProcessingModel};
 use anyhow::Context as _;
 use clap::Args;
 
@@ -46,6 +53,16 @@ pub(crate) struct EmulatorArgs {
     #[arg(long, default_value_t = 900)]
     pub(crate) rate_window_secs: u64,
 
+    /// Async jobs succeed as soon as their result file is written, instead of taking the
+    /// realistic time of their size (always so with --now, whose frozen clock would keep them
+    /// QUEUED).
+    #[arg(long)]
+    pub(crate) instant_jobs: bool,
+}
+
+/// The credential set `adstats serve` accepts (demo credentials by default).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AcceptedCredentials {
     /// Consumer key the emulator accepts (with the three secrets below; it sees every account).
     #[arg(long, env = "ADSTATS_CONSUMER_KEY", default_value = analytics_emulator::credentials::DEMO_CONSUMER_KEY)]
     pub(crate) consumer_key: String,
@@ -61,6 +78,19 @@ pub(crate) struct EmulatorArgs {
     /// Access token secret the emulator accepts.
     #[arg(long, env = "ADSTATS_TOKEN_SECRET", default_value = analytics_emulator::credentials::DEMO_TOKEN_SECRET, hide_default_value = true, hide_env_values = true)]
     pub(crate) token_secret: String,
+}
+
+impl AcceptedCredentials {
+    /// The credentials, as the emulator keeps them (it sees every account).
+    pub(crate) fn credentials(&self) -> Credentials {
+        Credentials::new(
+            self.consumer_key.clone(),
+            self.consumer_secret.clone(),
+            self.access_token.clone(),
+            self.token_secret.clone(),
+            Visibility::All,
+        )
+    }
 }
 
 /// A running embedded emulator.
@@ -91,9 +121,17 @@ impl EmulatorArgs {
         })
     }
 
-    /// Builds the emulator; its dataset is anchored at the clock's time so that campaigns are
-    /// serving around "now".
-    pub(crate) fn build(&self) -> anyhow::Result<(Emulator, SharedClock)> {
+    /// Whether the clock is frozen (`--now`).
+    pub(crate) fn frozen(&self) -> bool {
+        self.now.is_some()
+    }
+
+    /// Builds the emulator, accepting `credentials`; its dataset is anchored at the clock's
+    /// time so that campaigns are serving around "now".
+    pub(crate) fn build(
+        &self,
+        credentials: Credentials,
+    ) -> anyhow::Result<(Emulator, SharedClock)> {
         let clock = self.clock()?;
         let mut builder = Emulator::builder().seed(self.seed);
         if let Some(path) = &self.fixture {
@@ -111,36 +149,47 @@ impl EmulatorArgs {
                 .with_context(|| format!("--faults {spec:?} is not a fault specification"))?;
             builder = builder.faults(faults);
         }
-        let custom = Credentials::new(
-            self.consumer_key.clone(),
-            self.consumer_secret.clone(),
-            self.access_token.clone(),
-            self.token_secret.clone(),
-            Visibility::All,
-        );
-        if custom != Credentials::demo() {
-            builder = builder.without_demo_credentials().credentials(custom);
+        if credentials != Credentials::demo() {
+            builder = builder.without_demo_credentials().credentials(credentials);
         }
         let emulator = builder.build().context("cannot build the emulator")?;
         Ok((emulator, clock))
     }
 
-    pub(crate) fn server_config(&self) -> ServerConfig {
+    /// The server's limits, and the emulator's job queue on the job routes.
+    pub(crate) fn server_config(
+        &self,
+        emulator: &Arc<Emulator>,
+        clock: &SharedClock,
+    ) -> anyhow::Result<ServerConfig> {
         let mut config = ServerConfig::new();
         let window = TimeDelta::seconds(i64::try_from(self.rate_window_secs.max(1)).unwrap_or(900));
         config.sync_stats_limit = RateLimit::new(self.sync_stats_limit, window);
-        config
+        let mut jobs = JobsConfig::new();
+        if self.instant_jobs || self.frozen() {
+            jobs.model = ProcessingModel::instant();
+        }
+        let queue = emulator
+            .job_queue(clock.clone(), jobs)
+            .context("cannot start the emulator's job queue")?;
+        config.job_routes = Some(queue);
+        Ok(config)
     }
 
-    /// Builds the emulator and serves it on `addr`.
-    pub(crate) async fn start(&self, addr: SocketAddr) -> anyhow::Result<Running> {
-        let (emulator, clock) = self.build()?;
+    /// Builds the emulator accepting `credentials` and serves it on `addr`.
+    pub(crate) async fn start(
+        &self,
+        addr: SocketAddr,
+        credentials: Credentials,
+    ) -> anyhow::Result<Running> {
+        let (emulator, clock) = self.build(credentials)?;
         let emulator = Arc::new(emulator);
+        let config = self.server_config(&emulator, &clock)?;
         let server = Server::bind(
             addr,
             Arc::clone(&emulator) as Arc<dyn analytics_http::server::Backend>,
             clock.clone(),
-            self.server_config(),
+            config,
         )
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

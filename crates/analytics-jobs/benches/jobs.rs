@@ -157,7 +157,7 @@ fn bench(c: &mut Criterion) {
             (rows, l.meta.id.clone())
         })
         .collect();
-    by_rows.sort_by(|a, b| b.0.cmp(&a.0));
+    by_rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     let ids: Vec<String> = by_rows.into_iter().take(20).map(|(_, id)| id).collect();
     let large = large_of(&ids);
     let valid = ValidStats::from_params(&large, account.timezone, StatsEndpoint::Async)

@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(unused_must_use)]
 
+pub mod decode;
 mod error;
 pub mod server;
 

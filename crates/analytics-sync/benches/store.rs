@@ -5,15 +5,15 @@
 //! store file (WAL, `synchronous = NORMAL`) in a temporary directory; only the write is timed.
 //!
 //! - `ingest/new`: [`Store::ingest`] into an empty store: echo parsing, bucket computation,
-//!   series lookup, one upsert per fact with `RETURNING`, bucket finality states, one
-//!   transaction.
+//!   series lookup, one upsert per fact (`ON CONFLICT ... DO UPDATE ... WHERE` the value
+//!   differs), bucket finality states, one transaction.
 //! - `bare_insert`: the baseline: the same rows, already expanded, by one prepared plain
 //!   `INSERT` each into the same `facts` table, in one transaction (no series, no upsert, no
 //!   finality states).
 //! - `ingest/same_again`: the same response ingested a second time (every row confirmed, none
 //!   written).
-//! - `ingest/newer_fetch`: the same values fetched later (every row's `fetched_us` updated,
-//!   none changed).
+//! - `ingest/newer_fetch`: the same values fetched later (every row confirmed, every bucket's
+//!   finality state updated).
 //!
 //! Run with `cargo bench -p analytics-sync --bench store`. Throughput is in rows (elements).
 
@@ -32,7 +32,11 @@ use rusqlite::{Connection, params};
 
 const ENTITIES: usize = 20;
 const DAYS: i64 = 90;
-const GROUPS: [MetricGroup; 3] = [MetricGroup::Engagement, MetricGroup::Billing, MetricGroup::Video];
+const GROUPS: [MetricGroup; 3] = [
+    MetricGroup::Engagement,
+    MetricGroup::Billing,
+    MetricGroup::Video,
+];
 
 fn t(s: &str) -> DateTime<Utc> {
     parse_time(s, UTC).unwrap()
@@ -156,8 +160,8 @@ fn bare_insert(path: &Path, rows: &[(i64, i64, i64, Option<i64>)], fetched_us: i
     {
         let mut stmt = tx
             .prepare_cached(
-                "INSERT INTO facts (series_id, start_s, end_s, value, fetched_us, changed_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                "INSERT INTO facts (series_id, start_s, end_s, value, fetched_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .unwrap();
         for (series, start, end, value) in rows {
@@ -180,7 +184,9 @@ fn bench(c: &mut Criterion) {
 
     // The rows the store writes are the rows the baseline writes.
     let (store, _) = new_store(dir.path(), &mut n);
-    let summary = store.ingest(&account, &resp, UTC, fetched, &policy).unwrap();
+    let summary = store
+        .ingest(&account, &resp, UTC, fetched, &policy)
+        .unwrap();
     assert_eq!(summary.rows_written, rows.len() as u64);
     drop(store);
 
@@ -204,16 +210,24 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || new_store(dir.path(), &mut n),
             |(store, path)| {
-                store.ingest(&account, &resp, UTC, fetched, &policy).unwrap();
+                store
+                    .ingest(&account, &resp, UTC, fetched, &policy)
+                    .unwrap();
                 Cleanup(Some(store), path)
             },
             BatchSize::PerIteration,
         );
     });
     let (store, _) = new_store(dir.path(), &mut n);
-    store.ingest(&account, &resp, UTC, fetched, &policy).unwrap();
+    store
+        .ingest(&account, &resp, UTC, fetched, &policy)
+        .unwrap();
     g.bench_function("ingest/same_again", |b| {
-        b.iter(|| store.ingest(&account, &resp, UTC, fetched, &policy).unwrap());
+        b.iter(|| {
+            store
+                .ingest(&account, &resp, UTC, fetched, &policy)
+                .unwrap()
+        });
     });
     let mut later = fetched;
     g.bench_function("ingest/newer_fetch", |b| {

@@ -65,7 +65,11 @@ impl Error {
         move |source| Self::Database(DatabaseError { operation, source })
     }
 
-    pub(crate) fn corrupt(table: &'static str, what: &'static str, value: impl Into<String>) -> Self {
+    pub(crate) fn corrupt(
+        table: &'static str,
+        what: &'static str,
+        value: impl Into<String>,
+    ) -> Self {
         Self::Corrupt {
             table,
             what,

@@ -79,8 +79,7 @@ where
     T::Err: std::fmt::Display,
 {
     let s = required(resp, name)?;
-    s.parse()
-        .map_err(|e| invalid(name, &Value::from(s), e))
+    s.parse().map_err(|e| invalid(name, &Value::from(s), e))
 }
 
 /// The items of a list param: an array of strings, or a comma-separated string.
@@ -147,7 +146,9 @@ impl Echo {
             .collect::<Result<Vec<_>, _>>()?;
         let entity_ids = list_param(resp, "entity_ids")?
             .into_iter()
-            .map(|id| EntityId::new(id.clone()).map_err(|e| invalid("entity_ids", &Value::from(id), e)))
+            .map(|id| {
+                EntityId::new(id.clone()).map_err(|e| invalid("entity_ids", &Value::from(id), e))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             entity,
@@ -430,7 +431,10 @@ mod tests {
         );
         assert_eq!(x.rows(), 15);
         assert_eq!(x.entity_ids(), ["a1", "b2"]);
-        assert_eq!(top_metric("conversion_purchases.assisted"), "conversion_purchases");
+        assert_eq!(
+            top_metric("conversion_purchases.assisted"),
+            "conversion_purchases"
+        );
     }
 
     #[track_caller]
@@ -483,13 +487,48 @@ mod tests {
             "time_series_length is 3 but the echoed window has 71 HOUR buckets",
         );
         for (k, v, kind, text) in [
-            ("start_time", json!(null), BadResponseKind::MissingParam, "no start_time"),
-            ("placement", json!("EVERYWHERE"), BadResponseKind::InvalidParam, "placement"),
-            ("entity", json!(3), BadResponseKind::InvalidParam, "expected a string"),
-            ("end_time", json!("soon"), BadResponseKind::InvalidParam, "end_time"),
-            ("metric_groups", json!(["NOPE"]), BadResponseKind::InvalidParam, "metric_groups"),
-            ("entity_ids", json!(["a-1"]), BadResponseKind::InvalidParam, "entity_ids"),
-            ("segmentation_type", json!("AGES"), BadResponseKind::InvalidParam, "AGES"),
+            (
+                "start_time",
+                json!(null),
+                BadResponseKind::MissingParam,
+                "no start_time",
+            ),
+            (
+                "placement",
+                json!("EVERYWHERE"),
+                BadResponseKind::InvalidParam,
+                "placement",
+            ),
+            (
+                "entity",
+                json!(3),
+                BadResponseKind::InvalidParam,
+                "expected a string",
+            ),
+            (
+                "end_time",
+                json!("soon"),
+                BadResponseKind::InvalidParam,
+                "end_time",
+            ),
+            (
+                "metric_groups",
+                json!(["NOPE"]),
+                BadResponseKind::InvalidParam,
+                "metric_groups",
+            ),
+            (
+                "entity_ids",
+                json!(["a-1"]),
+                BadResponseKind::InvalidParam,
+                "entity_ids",
+            ),
+            (
+                "segmentation_type",
+                json!("AGES"),
+                BadResponseKind::InvalidParam,
+                "AGES",
+            ),
         ] {
             let mut p = params();
             p[k] = v;
@@ -500,7 +539,12 @@ mod tests {
             3,
             vec![entity("a1", json!({})), entity("a1", json!({}))],
         );
-        check_bad(&twice, Los_Angeles, BadResponseKind::Duplicate, "listed twice");
+        check_bad(
+            &twice,
+            Los_Angeles,
+            BadResponseKind::Duplicate,
+            "listed twice",
+        );
         let seg = |v: &str| IdData {
             segment: Some(Segment {
                 segment_name: "n".into(),
@@ -516,7 +560,12 @@ mod tests {
                 id_data: vec![seg("1"), seg("2"), seg("1")],
             }],
         );
-        check_bad(&segs, Los_Angeles, BadResponseKind::Duplicate, "segment value \"1\"");
+        check_bad(
+            &segs,
+            Los_Angeles,
+            BadResponseKind::Duplicate,
+            "segment value \"1\"",
+        );
     }
 
     #[test]

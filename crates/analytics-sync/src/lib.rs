@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(unused_must_use)]
 
+pub mod engine;
 pub mod error;
 mod expand;
 pub mod sqlite;

@@ -37,18 +37,22 @@
 //! with the same SQL (`$1` for `?1`, `BIGINT` for `INTEGER`):
 //!
 //! ```sql
-//! -- one fact; RETURNING tells a change (changed_us = this fetch) from a refresh
-//! INSERT INTO facts (series_id, start_s, end_s, value, fetched_us, changed_us)
-//! VALUES ($1, $2, $3, $4, $5, $5)
+//! -- one fact: written when new or different; the change count (1 or 0) is what
+//! -- IngestSummary::rows_changed adds up
+//! INSERT INTO facts (series_id, start_s, end_s, value, fetched_us)
+//! VALUES ($1, $2, $3, $4, $5)
 //! ON CONFLICT (series_id, start_s, end_s) DO UPDATE SET
-//!   value = excluded.value,
-//!   changed_us = CASE WHEN facts.value IS NOT DISTINCT FROM excluded.value
-//!                     THEN facts.changed_us ELSE excluded.fetched_us END,
-//!   fetched_us = excluded.fetched_us
-//! WHERE excluded.fetched_us > facts.fetched_us
-//!    OR (excluded.fetched_us = facts.fetched_us
-//!        AND facts.value IS DISTINCT FROM excluded.value)
-//! RETURNING changed_us;
+//!   value = excluded.value, fetched_us = excluded.fetched_us
+//! WHERE facts.value IS DISTINCT FROM excluded.value
+//!   AND excluded.fetched_us >= facts.fetched_us;
+//!
+//! -- the finality state of a fetched bucket: only a newer fetch replaces it
+//! INSERT INTO fetched_buckets (scope_id, start_s, end_s, fetched_us, metrics_final, spend_stage)
+//! VALUES ($1, $2, $3, $4, $5, $6)
+//! ON CONFLICT (scope_id, start_s, end_s) DO UPDATE SET
+//!   fetched_us = excluded.fetched_us, metrics_final = excluded.metrics_final,
+//!   spend_stage = excluded.spend_stage
+//! WHERE excluded.fetched_us > fetched_buckets.fetched_us;
 //!
 //! -- a lease: taken when free, expired, or already ours
 //! INSERT INTO leases (account_id, worker, acquired_us, expires_us) VALUES ($1, $2, $3, $4)
@@ -58,7 +62,7 @@
 //! WHERE leases.expires_us <= $3 OR leases.worker = excluded.worker;
 //! ```
 //!
-//! (SQLite spells `IS NOT DISTINCT FROM` as `IS`.) Each statement is atomic on its own, so
+//! (SQLite spells `IS DISTINCT FROM` as `IS NOT`.) Each statement is atomic on its own, so
 //! leases need no explicit locking; a PostgreSQL ingest runs in one `READ COMMITTED`
 //! transaction like the SQLite one. [`crate::sqlite`] documents the schema.
 
@@ -102,8 +106,8 @@ pub struct IngestSummary {
     /// stored values changes nothing; the same response written twice changes nothing the
     /// second time.
     pub rows_changed: u64,
-    /// Fact rows of the response not written because a newer fetch already stored their
-    /// bucket (an older result ingested late); counted in `rows_written` too.
+    /// Fact rows of the response skipped because a newer fetch already stored their bucket
+    /// (an older result ingested late); counted in `rows_written` too.
     pub rows_stale: u64,
     /// Bucket finality states in the response (entities × metric groups × buckets), written or
     /// confirmed.

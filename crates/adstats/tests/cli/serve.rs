@@ -89,7 +89,7 @@ fn serves_the_demo_dataset_over_signed_http() {
 
     // A week of DAY buckets across the end of DST (2026-11-01 is 25 hours long in Los Angeles),
     // asked with bare dates, which mean local midnight.
-    let mut sums = vec![0_i64; 6];
+    let mut sums = [0_i64; 6];
     let mut served_any = false;
     for (n, placement) in ["ALL_ON_TWITTER", "PUBLISHER_NETWORK"].iter().enumerate() {
         let q = format!(

@@ -15,6 +15,9 @@ pub(crate) fn adstats() -> Command {
             cmd.env_remove(name);
         }
     }
+    // Nor may the user's config file (~/.config/adstats/config.toml).
+    let nowhere = std::env::temp_dir().join("adstats-cli-tests-no-config");
+    cmd.env("XDG_CONFIG_HOME", &nowhere).env("HOME", &nowhere);
     cmd
 }
 
@@ -44,9 +47,17 @@ const NOW_EPOCH: u64 = 1_793_793_600;
 
 /// Starts `adstats serve` on a free port with the clock frozen at [`NOW`].
 pub(crate) fn serve(extra: &[&str]) -> Served {
+    let mut args = vec!["--now", NOW];
+    args.extend_from_slice(extra);
+    serve_with(&args)
+}
+
+/// Starts `adstats serve` on a free port with `args` (the clock is real unless they say
+/// otherwise: for clients signing with the real clock).
+pub(crate) fn serve_with(args: &[&str]) -> Served {
     let mut child = adstats()
-        .args(["serve", "--addr", "127.0.0.1:0", "--now", NOW])
-        .args(extra)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -139,4 +150,113 @@ pub(crate) fn get(
         headers,
         body: body.to_owned(),
     }
+}
+
+/// Runs an API command against the embedded emulator with the clock frozen at [`NOW`] and the
+/// default seed: deterministic output.
+pub(crate) fn embedded(args: &[&str]) -> Output {
+    adstats()
+        .args(args)
+        .args(["--now", NOW])
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs an API command against the embedded emulator and returns its stdout, checking that it
+/// succeeded and said in one line on stderr that it used the embedded emulator.
+#[track_caller]
+pub(crate) fn embedded_ok(args: &[&str]) -> String {
+    let out = embedded(args);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{args:?} failed: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    // One line about the emulator; `jobs create --wait` also says what it waits for.
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.starts_with("adstats: created job")),
+        "one line on stderr: {err}"
+    );
+    assert!(
+        lines[0].starts_with(
+            "adstats: no --api given: using the embedded emulator at http://127.0.0.1:"
+        ) && lines[0].ends_with("(demo data, seed 42)"),
+        "{err}"
+    );
+    stdout(&out)
+}
+
+/// Stdout as text.
+pub(crate) fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr as text, with the embedded emulator's port redacted.
+pub(crate) fn stderr(out: &Output) -> String {
+    redact_port(&String::from_utf8_lossy(&out.stderr))
+}
+
+/// `127.0.0.1:<port>` as `127.0.0.1:PORT`.
+pub(crate) fn redact_port(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("127.0.0.1:") {
+        let (head, tail) = rest.split_at(i + "127.0.0.1:".len());
+        out.push_str(head);
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("PORT");
+        }
+        rest = &tail[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parses stdout as JSON.
+#[track_caller]
+pub(crate) fn json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// The demo account in America/Los_Angeles, and line items of it not deleted: the last one
+/// serving on both placements and the first one serving on ALL_ON_TWITTER only.
+pub(crate) fn la_fixture() -> (String, String, String) {
+    let accounts = json(&embedded_ok(&["accounts", "--format", "json"]));
+    let account = accounts
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|a| a["timezone"] == "America/Los_Angeles")
+        .and_then(|a| a["id"].as_str())
+        .expect("the Los Angeles account")
+        .to_owned();
+    let items = json(&embedded_ok(&[
+        "entities",
+        "line_items",
+        "--account",
+        &account,
+        "--format",
+        "json",
+    ]));
+    let pick = |placements: &[&str], last: bool| {
+        let mut matching = items.as_array().expect("a list").iter().filter(|li| {
+            li["deleted"] == false
+                && li["placements"].as_array().is_some_and(|p| {
+                    p.len() == placements.len() && p.iter().zip(placements).all(|(a, b)| a == b)
+                })
+        });
+        let found = if last {
+            matching.next_back()
+        } else {
+            matching.next()
+        };
+        found
+            .and_then(|li| li["id"].as_str())
+            .expect("a line item on these placements")
+            .to_owned()
+    };
+    let both = pick(&["ALL_ON_TWITTER", "PUBLISHER_NETWORK"], true);
+    let aot = pick(&["ALL_ON_TWITTER"], false);
+    (account, both, aot)
 }

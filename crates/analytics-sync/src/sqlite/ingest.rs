@@ -1,24 +1,26 @@
 //! Writing a response: facts and bucket finality states, in the caller's transaction.
 //!
-//! Newer data wins by fetch time at two levels. Each fact's upsert updates only when its
-//! fetch is newer (or, at the same fetch time, the value differs). And before writing, the
-//! buckets that a newer fetch already stored for the entity (`fetched_buckets`, by metric
-//! group) are skipped whole, so an older result ingested late cannot bring back a leaf that
-//! the newer fetch removed when a metric changed shape, nor add one to it.
+//! Newer data wins by fetch time. Before writing, the buckets that a newer fetch already stored
+//! for the entity (`fetched_buckets`, by metric group) are skipped whole, so an older result
+//! ingested late changes nothing there: not a value, and not a leaf that the newer fetch
+//! removed or never had when a metric changed shape. Each fact's upsert also refuses to
+//! replace a value written by a newer fetch (this covers metrics the catalog does not know,
+//! whose group is judged from all of the response's groups).
 //!
 //! The statements are prepared once per connection (`prepare_cached`) and every fact is one
-//! upsert whose `RETURNING changed_us` tells a changed row from a confirmed one, so an ingest
-//! costs little more than a bare bulk insert of the same rows (see `benches/store.rs`).
+//! upsert that writes only a new or different value (its change count says which), so an
+//! ingest costs little more than a bare bulk insert of the same rows (see
+//! `benches/store.rs`), and a re-fetch that confirms the stored values writes no fact.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use analytics_core::FinalityPolicy;
+use analytics_core::catalog::group_of;
 use analytics_core::chrono::{DateTime, Utc};
 use analytics_core::chrono_tz::Tz;
 use analytics_core::finality::{MetricsFinality, SpendFinality};
 use analytics_core::ids::AccountId;
 use analytics_core::wire::StatsResponse;
-use analytics_core::FinalityPolicy;
-use analytics_core::catalog::group_of;
 use rusqlite::{Transaction, params};
 
 use super::micros;
@@ -43,19 +45,14 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 const RENAME_SEGMENT: &str = "UPDATE series SET segment_name = ?2 WHERE series_id = ?1";
 
-/// One fact. A row comes back only when something was written; its `changed_us` equals this
-/// fetch exactly when the value is new or different.
+/// One fact, written when it is new or its value differs (and this fetch is not older than
+/// the one that wrote the stored value): the statement's change count is 1 exactly then.
 pub(crate) const UPSERT_FACT: &str = "\
-INSERT INTO facts (series_id, start_s, end_s, value, fetched_us, changed_us)
-VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+INSERT INTO facts (series_id, start_s, end_s, value, fetched_us) VALUES (?1, ?2, ?3, ?4, ?5)
 ON CONFLICT (series_id, start_s, end_s) DO UPDATE SET
   value = excluded.value,
-  changed_us = CASE WHEN facts.value IS excluded.value THEN facts.changed_us
-                    ELSE excluded.fetched_us END,
   fetched_us = excluded.fetched_us
-WHERE excluded.fetched_us > facts.fetched_us
-   OR (excluded.fetched_us = facts.fetched_us AND facts.value IS NOT excluded.value)
-RETURNING changed_us";
+WHERE facts.value IS NOT excluded.value AND excluded.fetched_us >= facts.fetched_us";
 
 /// Removes a series' facts in a window, unless a newer fetch wrote them.
 const CLEAR_WINDOW: &str = "\
@@ -199,7 +196,14 @@ fn write(
     };
 
     for entity in &x.entities {
-        let key = params![account, entity_type, entity.id, placement, granularity, seg_type];
+        let key = params![
+            account,
+            entity_type,
+            entity.id,
+            placement,
+            granularity,
+            seg_type
+        ];
         // What a newer fetch already stored for this entity, by group and bucket.
         let mut newer = Newer {
             by_group: vec![vec![false; buckets.len()]; groups.len()],
@@ -218,7 +222,13 @@ fn write(
                 window.1,
                 fetched_us
             ],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
         )?;
         for row in rows {
             let (group, start, end) = row?;
@@ -305,12 +315,8 @@ fn write(
                         continue;
                     }
                     let value = leaf.values.map(|v| v[i]);
-                    let mut rows = upsert.query(params![id, start, end, value, fetched_us])?;
-                    if let Some(row) = rows.next()? {
-                        if row.get::<_, i64>(0)? == fetched_us {
-                            summary.rows_changed += 1;
-                        }
-                    }
+                    let changed = upsert.execute(params![id, start, end, value, fetched_us])?;
+                    summary.rows_changed += changed as u64;
                 }
             }
         }
@@ -330,7 +336,15 @@ fn write(
     let mut upsert_bucket = tx.prepare_cached(UPSERT_BUCKET)?;
     for id in x.entity_ids() {
         for group in &groups {
-            let key = params![account, entity_type, id, placement, granularity, seg_type, group];
+            let key = params![
+                account,
+                entity_type,
+                id,
+                placement,
+                granularity,
+                seg_type,
+                group
+            ];
             let scope = match scope_id.query_row(key, |r| r.get::<_, i64>(0)) {
                 Ok(scope) => scope,
                 Err(rusqlite::Error::QueryReturnedNoRows) => {
@@ -340,7 +354,14 @@ fn write(
                 Err(e) => return Err(e),
             };
             for (&(start, end), &(metrics_final, spend)) in buckets.iter().zip(&finality) {
-                upsert_bucket.execute(params![scope, start, end, fetched_us, metrics_final, spend])?;
+                upsert_bucket.execute(params![
+                    scope,
+                    start,
+                    end,
+                    fetched_us,
+                    metrics_final,
+                    spend
+                ])?;
                 summary.buckets_written += 1;
             }
         }

@@ -166,7 +166,8 @@ pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 pub(crate) fn from_micros(us: i64, table: &'static str) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(us).ok_or_else(|| Error::corrupt(table, "instant", us.to_string()))
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| Error::corrupt(table, "instant", us.to_string()))
 }
 
 pub(crate) fn from_secs(s: i64, table: &'static str) -> Result<DateTime<Utc>> {
@@ -220,7 +221,8 @@ impl Store for SqliteStore {
 
     fn set_account_tz(&self, account: &AccountId, tz: Tz, now: DateTime<Utc>) -> Result<()> {
         self.write("record an account", |tx| {
-            ingest::upsert_account(tx, account, tz, micros(now)).map_err(Error::db("record an account"))
+            ingest::upsert_account(tx, account, tz, micros(now))
+                .map_err(Error::db("record an account"))
         })
     }
 

@@ -9,7 +9,9 @@ use analytics_core::error::RequestEcho;
 use analytics_core::finality::{MetricsFinality, SpendFinality};
 use analytics_core::ids::{AccountId, EntityId};
 use analytics_core::time::{TimeRange, check_alignment, format_time};
-use analytics_core::wire::{DATA_TYPE_STATS, EntityStats, IdData, MetricValue, Segment, StatsResponse};
+use analytics_core::wire::{
+    DATA_TYPE_STATS, EntityStats, IdData, MetricValue, Segment, StatsResponse,
+};
 use analytics_core::{FinalityPolicy, FinalityScope, MetricGroup, Placement};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
@@ -33,10 +35,7 @@ pub(crate) fn account_tz(conn: &Connection, account: &AccountId) -> Result<Optio
 pub(crate) fn accounts(conn: &Connection) -> Result<Vec<(AccountId, Tz)>> {
     let rows: Vec<(String, String)> = conn
         .prepare_cached("SELECT account_id, tz FROM accounts ORDER BY account_id")
-        .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
         .map_err(Error::db("read accounts"))?;
     rows.into_iter()
         .map(|(a, t)| {
@@ -336,7 +335,10 @@ pub(crate) fn bucket_states(
     let (now_us, horizon_us) = match refetch {
         Some((policy, scope, now_us)) => (
             Some(now_us),
-            policy.horizon(scope).num_microseconds().unwrap_or(i64::MAX / 2),
+            policy
+                .horizon(scope)
+                .num_microseconds()
+                .unwrap_or(i64::MAX / 2),
         ),
         None => (None, 0),
     };
@@ -384,9 +386,14 @@ pub(crate) fn bucket_states(
         let metric_group = if group.is_empty() {
             None
         } else {
-            Some(parse_text::<MetricGroup>(&group, "fetch_scopes", "metric group")?)
+            Some(parse_text::<MetricGroup>(
+                &group,
+                "fetch_scopes",
+                "metric group",
+            )?)
         };
-        if !q.metric_groups.is_empty() && !metric_group.is_some_and(|g| q.metric_groups.contains(&g))
+        if !q.metric_groups.is_empty()
+            && !metric_group.is_some_and(|g| q.metric_groups.contains(&g))
         {
             continue;
         }

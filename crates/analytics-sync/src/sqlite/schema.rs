@@ -45,12 +45,6 @@ pub(crate) const CURRENT_VERSION: i64 = 1;
 /// declaration for `ALTER TABLE ADD COLUMN`, and a back-fill run after adding it.
 pub(crate) const V1_ADDED_COLUMNS: &[(&str, &str, &str, Option<&str>)] = &[
     (
-        "facts",
-        "changed_us",
-        "INTEGER NOT NULL DEFAULT 0",
-        Some("UPDATE facts SET changed_us = fetched_us"),
-    ),
-    (
         "jobs",
         "updated_us",
         "INTEGER NOT NULL DEFAULT 0",
@@ -198,9 +192,15 @@ mod tests {
             },
         ];
         let err = migrate(&mut conn, &with_v3).unwrap_err();
-        assert_eq!(err.to_string(), "store database failed during a broken step");
+        assert_eq!(
+            err.to_string(),
+            "store database failed during a broken step"
+        );
         assert_eq!(version(&conn).unwrap(), 2, "the version is not recorded");
-        assert!(!tables(&conn).contains(&"half_done".to_owned()), "rolled back");
+        assert!(
+            !tables(&conn).contains(&"half_done".to_owned()),
+            "rolled back"
+        );
 
         // This build knows version 1 only: a version 2 store is refused, untouched.
         let err = migrate(&mut conn, MIGRATIONS).unwrap_err();

@@ -27,15 +27,14 @@ CREATE TABLE IF NOT EXISTS series (
 );
 
 -- One value of one series in one bucket. value NULL: the metric had no data in the whole
--- window it was fetched with (distinct from 0). fetched_us: the newest fetch that wrote or
--- confirmed it; changed_us: the fetch that last changed it.
+-- window it was fetched with (distinct from 0). fetched_us: the fetch that wrote this value
+-- (a later fetch that confirms it is recorded in fetched_buckets, not here).
 CREATE TABLE IF NOT EXISTS facts (
   series_id  INTEGER NOT NULL,       -- series.series_id
   start_s    INTEGER NOT NULL,
   end_s      INTEGER NOT NULL,
   value      INTEGER,
   fetched_us INTEGER NOT NULL,
-  changed_us INTEGER NOT NULL,
   PRIMARY KEY (series_id, start_s, end_s)
 ) WITHOUT ROWID;
 
@@ -54,8 +53,9 @@ CREATE TABLE IF NOT EXISTS fetch_scopes (
           segmentation_type, metric_group)
 );
 
--- The finality state of one fetched bucket of a scope: when it was last fetched, and whether
--- its metrics were final (0/1) and where spend stood (0 estimate, 1 adjusting, 2 final) then.
+-- The finality state of one fetched bucket of a scope: when it was last fetched (the newest
+-- fetch ingested), and whether its metrics were final (0/1) and where spend stood
+-- (0 estimate, 1 adjusting, 2 final) then.
 CREATE TABLE IF NOT EXISTS fetched_buckets (
   scope_id      INTEGER NOT NULL,    -- fetch_scopes.scope_id
   start_s       INTEGER NOT NULL,

@@ -114,7 +114,8 @@ fn job_record(row: JobRow) -> Result<JobRecord> {
 }
 
 fn jobs_where(conn: &Connection, filter: &str, p: impl rusqlite::Params) -> Result<Vec<JobRecord>> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} ORDER BY submitted_us, job_id");
+    let sql =
+        format!("SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} ORDER BY submitted_us, job_id");
     let rows: Vec<JobRow> = conn
         .prepare_cached(&sql)
         .and_then(|mut s| s.query_map(p, job_row)?.collect())
@@ -192,7 +193,11 @@ pub(crate) fn finish_job(
     Ok(n > 0)
 }
 
-pub(crate) fn job(conn: &Connection, account: &AccountId, job_id: JobId) -> Result<Option<JobRecord>> {
+pub(crate) fn job(
+    conn: &Connection,
+    account: &AccountId,
+    job_id: JobId,
+) -> Result<Option<JobRecord>> {
     Ok(jobs_where(
         conn,
         "account_id = ?1 AND job_id = ?2",
@@ -203,7 +208,11 @@ pub(crate) fn job(conn: &Connection, account: &AccountId, job_id: JobId) -> Resu
 
 pub(crate) fn open_jobs(conn: &Connection, account: Option<&AccountId>) -> Result<Vec<JobRecord>> {
     match account {
-        Some(a) => jobs_where(conn, "finished_us IS NULL AND account_id = ?1", [a.as_str()]),
+        Some(a) => jobs_where(
+            conn,
+            "finished_us IS NULL AND account_id = ?1",
+            [a.as_str()],
+        ),
         None => jobs_where(conn, "finished_us IS NULL", []),
     }
 }
@@ -259,7 +268,10 @@ pub(crate) fn is_request_complete(
     .map_err(Error::db("read completed requests"))
 }
 
-pub(crate) fn completed_requests(conn: &Connection, account: &AccountId) -> Result<BTreeSet<String>> {
+pub(crate) fn completed_requests(
+    conn: &Connection,
+    account: &AccountId,
+) -> Result<BTreeSet<String>> {
     conn.prepare_cached("SELECT request_key FROM completed_requests WHERE account_id = ?1")
         .and_then(|mut s| s.query_map([account.as_str()], |r| r.get(0))?.collect())
         .map_err(Error::db("read completed requests"))
@@ -338,7 +350,11 @@ pub(crate) fn release_lease(conn: &Connection, account: &AccountId, worker: &str
     Ok(n > 0)
 }
 
-pub(crate) fn lease(conn: &Connection, account: &AccountId, now: DateTime<Utc>) -> Result<Option<Lease>> {
+pub(crate) fn lease(
+    conn: &Connection,
+    account: &AccountId,
+    now: DateTime<Utc>,
+) -> Result<Option<Lease>> {
     let row: Option<(String, i64, i64)> = conn
         .prepare_cached(
             "SELECT worker, acquired_us, expires_us FROM leases

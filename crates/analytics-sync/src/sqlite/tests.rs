@@ -3,8 +3,8 @@
 use analytics_core::chrono::{Days, NaiveDate};
 use analytics_core::chrono_tz::{America::Los_Angeles, Australia::Sydney, UTC};
 use analytics_core::error::RequestEcho;
-use analytics_core::ids::EntityId;
 use analytics_core::finality::{MetricsFinality, SpendFinality};
+use analytics_core::ids::EntityId;
 use analytics_core::time::{TimeRange, format_time, local_midnight, parse_time};
 use analytics_core::wire::{EntityStats, IdData, MetricValue, Metrics, Segment};
 use analytics_core::{Granularity, MetricGroup, Placement, SegmentationType};
@@ -101,7 +101,6 @@ fn dump(s: &SqliteStore) -> Vec<String> {
                 || ' ' || s.granularity || ' ' || s.segmentation_type || ' ' || s.segment_value
                 || ' ' || coalesce(s.segment_name, '-') || ' ' || s.metric || ' ' || f.start_s
                 || ' ' || f.end_s || ' ' || coalesce(f.value, 'null') || ' ' || f.fetched_us
-                || ' ' || f.changed_us
          FROM series s JOIN facts f ON f.series_id = s.series_id ORDER BY 1",
         "SELECT s.entity_id || ' ' || s.placement || ' ' || s.metric_group || ' ' || b.start_s
                 || ' ' || b.end_s || ' ' || b.fetched_us || ' ' || b.metrics_final || ' '
@@ -181,7 +180,10 @@ fn null_and_zero_stay_distinct_and_the_ui_shows_null_as_zero() {
     let back = s.read_stats(&query(Granularity::Hour, w)).unwrap();
     assert_eq!(back[0].data, r.data);
     let m = &back[0].data[0].id_data[0].metrics;
-    assert_eq!(m.get("impressions"), Some(&MetricValue::Series(vec![0, 0, 0])));
+    assert_eq!(
+        m.get("impressions"),
+        Some(&MetricValue::Series(vec![0, 0, 0]))
+    );
     assert_eq!(m.get("follows"), Some(&MetricValue::Null));
     assert_eq!(m.get("conversion_sign_ups"), Some(&MetricValue::Null));
     let ui = s.read_ui(&query(Granularity::Hour, w)).unwrap();
@@ -253,9 +255,7 @@ fn the_ui_view_sums_placements() {
         .unwrap();
     assert_eq!(only.series("a1", "impressions"), Some(vec![1, 2]));
     // Nothing stored: an empty view of the right length.
-    let none = s
-        .read_ui(&q.entity_ids([eid("zz9")]))
-        .unwrap();
+    let none = s.read_ui(&q.entity_ids([eid("zz9")])).unwrap();
     assert!(none.response().data.is_empty());
     assert_eq!(none.view().time_series_length(), 2);
     assert_eq!(none.series("zz9", "impressions"), None);
@@ -273,8 +273,14 @@ fn writing_the_same_response_twice_changes_nothing() {
         None,
         &[MetricGroup::Engagement, MetricGroup::Billing],
         vec![
-            unsegmented("a1", json!({"impressions": [1, 2, 3], "billed_charge_local_micro": null})),
-            unsegmented("b2", json!({"impressions": [0, 0, 0], "billed_charge_local_micro": [5, 6, 7]})),
+            unsegmented(
+                "a1",
+                json!({"impressions": [1, 2, 3], "billed_charge_local_micro": null}),
+            ),
+            unsegmented(
+                "b2",
+                json!({"impressions": [0, 0, 0], "billed_charge_local_micro": [5, 6, 7]}),
+            ),
         ],
     );
     let s = store();
@@ -315,18 +321,22 @@ fn a_newer_fetch_replaces_values_and_an_older_one_changes_nothing() {
     s.ingest(&acct(), &early, UTC, t1, &P).unwrap();
     let sum = s.ingest(&acct(), &later, UTC, t2, &P).unwrap();
     assert_eq!(sum.rows_written, 6);
-    assert_eq!(sum.rows_changed, 4, "one impression and three spend buckets");
+    assert_eq!(
+        sum.rows_changed, 4,
+        "one impression and three spend buckets"
+    );
     let q = query(Granularity::Hour, w);
     assert_eq!(s.read_stats(&q).unwrap()[0].data, later.data);
-    // Confirmed values keep their changed_us; every row has the newer fetched_us.
+    // A confirmed value keeps the fetch that wrote it; the buckets record the newer fetch.
     let rows = dump(&s);
-    assert!(rows.iter().any(|r| r.contains(&format!(
-        "impressions {} {} 5 {} {}",
+    assert!(rows.iter().any(|r| r.ends_with(&format!(
+        "impressions {} {} 5 {}",
         w.start().timestamp(),
         w.start().timestamp() + 3600,
-        micros(t2),
         micros(t1)
     ))));
+    let states = s.bucket_states(&query(Granularity::Hour, w)).unwrap();
+    assert!(states.iter().all(|b| b.fetched_at == t2));
     // The early fetch arriving late changes nothing.
     let before = dump(&s);
     let stale = s.ingest(&acct(), &early, UTC, t1, &P).unwrap();
@@ -360,7 +370,11 @@ fn a_metric_that_changes_shape_replaces_its_old_leaves() {
     let sum = s
         .ingest(&acct(), &null, UTC, t("2024-05-01T03:00:00Z"), &P)
         .unwrap();
-    assert_eq!(sum.rows_changed, 2 + 4, "two null rows written, two leaves x two buckets gone");
+    assert_eq!(
+        sum.rows_changed,
+        2 + 4,
+        "two null rows written, two leaves x two buckets gone"
+    );
     assert_eq!(s.read_stats(&q).unwrap()[0].data, null.data);
     s.ingest(&acct(), &object, UTC, t("2024-05-01T04:00:00Z"), &P)
         .unwrap();
@@ -385,8 +399,10 @@ fn windows_stitch_and_a_null_window_reads_as_zeros_beside_data() {
         )
     };
     let at = t("2024-12-01T00:00:00Z");
-    s.ingest(&acct(), &mk(2, 4, json!(null)), tz, at, &P).unwrap();
-    s.ingest(&acct(), &mk(4, 6, json!([3, 4])), tz, at, &P).unwrap();
+    s.ingest(&acct(), &mk(2, 4, json!(null)), tz, at, &P)
+        .unwrap();
+    s.ingest(&acct(), &mk(4, 6, json!([3, 4])), tz, at, &P)
+        .unwrap();
     // November 3 is 25 hours long in Los Angeles.
     let whole = TimeRange::new(day(2), day(6)).unwrap();
     let back = s.read_stats(&query(Granularity::Day, whole)).unwrap();
@@ -405,7 +421,11 @@ fn windows_stitch_and_a_null_window_reads_as_zeros_beside_data() {
     let bad = range("2024-11-02T00:00:00Z", "2024-11-04T00:00:00Z");
     let err = s.read_stats(&query(Granularity::Day, bad)).unwrap_err();
     assert!(matches!(err, Error::InvalidQuery(_)), "{err}");
-    assert!(err.to_string().contains("not a DAY range in America/Los_Angeles"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("not a DAY range in America/Los_Angeles"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -434,7 +454,10 @@ fn total_windows_with_one_start_do_not_collide() {
     };
     assert_eq!(read(week), Some(70));
     assert_eq!(read(day), Some(10));
-    assert_eq!(read(range("2024-05-01T00:00:00Z", "2024-05-03T00:00:00Z")), None);
+    assert_eq!(
+        read(range("2024-05-01T00:00:00Z", "2024-05-03T00:00:00Z")),
+        None
+    );
 }
 
 #[test]
@@ -459,7 +482,11 @@ fn segmented_data_round_trips_with_segment_names() {
             id: "c1".into(),
             id_data: vec![
                 seg("Portland", "820", json!({"impressions": [4]})),
-                seg("Seattle-Tacoma", "819", json!({"impressions": [9], "likes": null})),
+                seg(
+                    "Seattle-Tacoma",
+                    "819",
+                    json!({"impressions": [9], "likes": null}),
+                ),
             ],
         }],
     );
@@ -469,7 +496,7 @@ fn segmented_data_round_trips_with_segment_names() {
     let q = FactQuery::new(acct(), EntityType::Campaign, Granularity::Total, w)
         .segmentation(Some(SegmentationType::Metros));
     let back = s.read_stats(&q).unwrap();
-    let mut want = r.data.clone();
+    let mut want = r.data;
     want[0].id_data.reverse(); // by segment value
     assert_eq!(back[0].data, want);
     assert_eq!(back[0].param_str("segmentation_type"), Some("METROS"));
@@ -497,14 +524,22 @@ fn queries_filter_by_entity_placement_and_group() {
         None,
         &[MetricGroup::Engagement, MetricGroup::Billing],
         vec![
-            unsegmented("a1", json!({"impressions": [1], "billed_charge_local_micro": [2], "new_thing": [3]})),
-            unsegmented("b2", json!({"impressions": [4], "billed_charge_local_micro": [5], "new_thing": [6]})),
+            unsegmented(
+                "a1",
+                json!({"impressions": [1], "billed_charge_local_micro": [2], "new_thing": [3]}),
+            ),
+            unsegmented(
+                "b2",
+                json!({"impressions": [4], "billed_charge_local_micro": [5], "new_thing": [6]}),
+            ),
         ],
     );
     s.ingest(&acct(), &r, UTC, t("2024-05-03T00:00:00Z"), &P)
         .unwrap();
     let q = query(Granularity::Hour, w);
-    let ids: Vec<_> = s.read_stats(&q.clone().entity_ids([eid("b2"), eid("a1")])).unwrap()[0]
+    let ids: Vec<_> = s
+        .read_stats(&q.clone().entity_ids([eid("b2"), eid("a1")]))
+        .unwrap()[0]
         .data
         .iter()
         .map(|e| e.id.clone())
@@ -519,10 +554,11 @@ fn queries_filter_by_entity_placement_and_group() {
         .map(|(k, _)| k.as_str())
         .collect();
     assert_eq!(names, ["billed_charge_local_micro"]);
-    assert!(s
-        .read_stats(&q.clone().placements([Placement::PublisherNetwork]))
-        .unwrap()
-        .is_empty());
+    assert!(
+        s.read_stats(&q.placements([Placement::PublisherNetwork]))
+            .unwrap()
+            .is_empty()
+    );
     let other = FactQuery::new(acct(), EntityType::Campaign, Granularity::Hour, w);
     assert!(s.read_stats(&other).unwrap().is_empty());
     let unknown = FactQuery::new(
@@ -546,12 +582,21 @@ fn a_bad_response_is_refused_and_nothing_stored_is_lost() {
             UTC,
             None,
             &[MetricGroup::Engagement],
-            vec![unsegmented("a1", json!({"impressions": [1, 2]})), unsegmented("b2", m)],
+            vec![
+                unsegmented("a1", json!({"impressions": [1, 2]})),
+                unsegmented("b2", m),
+            ],
         )
     };
     let s = store();
-    s.ingest(&acct(), &mk(json!({"impressions": [3, 4]})), UTC, t("2024-05-02T00:00:00Z"), &P)
-        .unwrap();
+    s.ingest(
+        &acct(),
+        &mk(json!({"impressions": [3, 4]})),
+        UTC,
+        t("2024-05-02T00:00:00Z"),
+        &P,
+    )
+    .unwrap();
     let before = dump(&s);
     let bad = mk(json!({"impressions": [3, 4, 5]}));
     let err = s
@@ -565,8 +610,13 @@ fn a_bad_response_is_refused_and_nothing_stored_is_lost() {
 
     let mut no_echo = mk(json!({}));
     no_echo.request.params.remove("granularity");
-    let err = s.ingest(&acct(), &no_echo, UTC, t("2024-05-03T00:00:00Z"), &P).unwrap_err();
-    assert_eq!(err.bad_response().map(BadResponse::kind), Some(BadResponseKind::MissingParam));
+    let err = s
+        .ingest(&acct(), &no_echo, UTC, t("2024-05-03T00:00:00Z"), &P)
+        .unwrap_err();
+    assert_eq!(
+        err.bad_response().map(BadResponse::kind),
+        Some(BadResponseKind::MissingParam)
+    );
     assert_eq!(dump(&s), before);
 }
 
@@ -584,7 +634,8 @@ fn a_database_failure_mid_ingest_rolls_everything_back() {
         &[MetricGroup::Engagement],
         vec![unsegmented("a1", json!({"impressions": [1, 2]}))],
     );
-    s.ingest(&acct(), &good, UTC, t("2024-05-02T00:00:00Z"), &P).unwrap();
+    s.ingest(&acct(), &good, UTC, t("2024-05-02T00:00:00Z"), &P)
+        .unwrap();
     let before = dump(&s);
     // Make the database refuse one value, after others of the same ingest were written.
     s.conn()
@@ -646,7 +697,10 @@ fn bucket_states_say_what_needs_a_refetch() {
     let first = &states[0];
     assert_eq!(first.entity_id, eid("a1"));
     assert_eq!(first.metric_group, Some(MetricGroup::Billing));
-    assert_eq!(first.bucket, range("2024-05-01T00:00:00Z", "2024-05-01T01:00:00Z"));
+    assert_eq!(
+        first.bucket,
+        range("2024-05-01T00:00:00Z", "2024-05-01T01:00:00Z")
+    );
     assert_eq!(first.fetched_at, fetched);
     assert_eq!(first.metrics, MetricsFinality::Provisional);
     assert_eq!(first.spend, SpendFinality::Estimate);
@@ -654,11 +708,18 @@ fn bucket_states_say_what_needs_a_refetch() {
 
     // Every bucket was fetched before its metrics settled.
     let now = t("2024-05-10T00:00:00Z");
-    let metrics = s.refetch_needed(&q, &P, FinalityScope::Metrics, now).unwrap();
+    let metrics = s
+        .refetch_needed(&q, &P, FinalityScope::Metrics, now)
+        .unwrap();
     assert_eq!(metrics.len(), 12);
     // Fetched again once settled, only spend (billed, 14 days) still needs one.
-    s.ingest(&acct(), &r, UTC, t("2024-05-03T00:00:00Z"), &P).unwrap();
-    assert!(s.refetch_needed(&q, &P, FinalityScope::Metrics, now).unwrap().is_empty());
+    s.ingest(&acct(), &r, UTC, t("2024-05-03T00:00:00Z"), &P)
+        .unwrap();
+    assert!(
+        s.refetch_needed(&q, &P, FinalityScope::Metrics, now)
+            .unwrap()
+            .is_empty()
+    );
     let spend = s
         .refetch_needed(&q, &P, FinalityScope::MetricsAndBilledSpend, now)
         .unwrap();
@@ -673,7 +734,11 @@ fn bucket_states_say_what_needs_a_refetch() {
     );
     // The SQL pre-filter agrees with the policy for every scope and several instants.
     for scope in FinalityScope::ALL {
-        for now in ["2024-05-01T02:00:00Z", "2024-05-02T02:30:00Z", "2024-05-20T00:00:00Z"] {
+        for now in [
+            "2024-05-01T02:00:00Z",
+            "2024-05-02T02:30:00Z",
+            "2024-05-20T00:00:00Z",
+        ] {
             let now = t(now);
             let all = s.bucket_states(&q).unwrap();
             let want: Vec<_> = all
@@ -684,7 +749,10 @@ fn bucket_states_say_what_needs_a_refetch() {
         }
     }
     // Only buckets overlapping the query's range.
-    let later = query(Granularity::Hour, range("2024-05-01T02:00:00Z", "2024-05-01T05:00:00Z"));
+    let later = query(
+        Granularity::Hour,
+        range("2024-05-01T02:00:00Z", "2024-05-01T05:00:00Z"),
+    );
     assert_eq!(s.bucket_states(&later).unwrap().len(), 4);
     let only_b2 = q.entity_ids([eid("b2")]);
     assert_eq!(s.bucket_states(&only_b2).unwrap().len(), 6);
@@ -711,14 +779,22 @@ fn counts_and_accounts() {
         ],
     );
     let other = AccountId::new("other1").unwrap();
-    s.ingest(&acct(), &r, UTC, t("2024-05-02T00:00:00Z"), &P).unwrap();
-    s.set_account_tz(&other, Sydney, t("2024-05-02T00:00:00Z")).unwrap();
+    s.ingest(&acct(), &r, UTC, t("2024-05-02T00:00:00Z"), &P)
+        .unwrap();
+    s.set_account_tz(&other, Sydney, t("2024-05-02T00:00:00Z"))
+        .unwrap();
     let c = s.counts(None).unwrap();
-    assert_eq!((c.accounts, c.entities, c.series, c.rows, c.buckets), (2, 2, 3, 6, 4));
+    assert_eq!(
+        (c.accounts, c.entities, c.series, c.rows, c.buckets),
+        (2, 2, 3, 6, 4)
+    );
     let mine = s.counts(Some(&acct())).unwrap();
     assert_eq!((mine.accounts, mine.rows), (1, 6));
     assert_eq!(s.counts(Some(&other)).unwrap().rows, 0);
-    assert!(c.to_string().starts_with("2 accounts, 2 entities, 3 series, 6 rows"));
+    assert!(
+        c.to_string()
+            .starts_with("2 accounts, 2 entities, 3 series, 6 rows")
+    );
     assert_eq!(s.accounts().unwrap(), [(acct(), UTC), (other, Sydney)]);
 }
 
@@ -727,17 +803,38 @@ fn bookmarks_per_account_and_entity_type() {
     let s = store();
     let now = t("2024-05-02T00:00:00Z");
     let name = bookmark::ACTIVE_ENTITIES_END;
-    assert_eq!(s.bookmark(&acct(), EntityType::LineItem, name).unwrap(), None);
-    s.set_bookmark(&acct(), EntityType::LineItem, name, t("2024-05-01T10:00:00Z"), now)
-        .unwrap();
-    s.set_bookmark(&acct(), EntityType::Campaign, name, t("2024-04-01T00:00:00Z"), now)
-        .unwrap();
+    assert_eq!(
+        s.bookmark(&acct(), EntityType::LineItem, name).unwrap(),
+        None
+    );
+    s.set_bookmark(
+        &acct(),
+        EntityType::LineItem,
+        name,
+        t("2024-05-01T10:00:00Z"),
+        now,
+    )
+    .unwrap();
+    s.set_bookmark(
+        &acct(),
+        EntityType::Campaign,
+        name,
+        t("2024-04-01T00:00:00Z"),
+        now,
+    )
+    .unwrap();
     assert_eq!(
         s.bookmark(&acct(), EntityType::LineItem, name).unwrap(),
         Some(t("2024-05-01T10:00:00Z"))
     );
-    s.set_bookmark(&acct(), EntityType::LineItem, name, t("2024-05-01T11:00:00Z"), now)
-        .unwrap();
+    s.set_bookmark(
+        &acct(),
+        EntityType::LineItem,
+        name,
+        t("2024-05-01T11:00:00Z"),
+        now,
+    )
+    .unwrap();
     assert_eq!(
         s.bookmark(&acct(), EntityType::LineItem, name).unwrap(),
         Some(t("2024-05-01T11:00:00Z"))
@@ -747,7 +844,8 @@ fn bookmarks_per_account_and_entity_type() {
         Some(t("2024-04-01T00:00:00Z"))
     );
     assert_eq!(
-        s.bookmark(&acct(), EntityType::LineItem, bookmark::BACKFILL_START).unwrap(),
+        s.bookmark(&acct(), EntityType::LineItem, bookmark::BACKFILL_START)
+            .unwrap(),
         None
     );
 }
@@ -771,27 +869,40 @@ fn job(id: u64, key: &str, at: &str) -> JobRecord {
 fn jobs_are_recorded_polled_and_finished() {
     let s = store();
     let big = 1_120_829_647_711_653_888_u64;
-    s.record_job(&job(big, "req-1", "2024-05-01T00:00:00Z")).unwrap();
+    s.record_job(&job(big, "req-1", "2024-05-01T00:00:00Z"))
+        .unwrap();
     s.record_job(&job(7, "req-2", "2024-05-01T00:01:00Z").with_attempts(2))
         .unwrap();
     let open = s.open_jobs(Some(&acct())).unwrap();
     assert_eq!(open.len(), 2);
     assert_eq!(open[0].job_id, JobId(big), "oldest first, ids exact");
-    assert_eq!(open[0].params[1], ("entity_ids".to_owned(), "a1,b2".to_owned()));
+    assert_eq!(
+        open[0].params[1],
+        ("entity_ids".to_owned(), "a1,b2".to_owned())
+    );
     assert_eq!(open[1].attempts, 2);
     assert_eq!(open[1].status, JobStatus::Queued);
 
     let now = t("2024-05-01T00:05:00Z");
-    assert!(s
-        .update_job(&acct(), JobId(big), JobStatus::Success, Some("https://x/y.gz"), now)
-        .unwrap());
+    assert!(
+        s.update_job(
+            &acct(),
+            JobId(big),
+            JobStatus::Success,
+            Some("https://x/y.gz"),
+            now
+        )
+        .unwrap()
+    );
     // A later status without a URL keeps the URL.
-    assert!(s
-        .update_job(&acct(), JobId(big), JobStatus::Success, None, now)
-        .unwrap());
-    assert!(!s
-        .update_job(&acct(), JobId(99), JobStatus::Success, None, now)
-        .unwrap());
+    assert!(
+        s.update_job(&acct(), JobId(big), JobStatus::Success, None, now)
+            .unwrap()
+    );
+    assert!(
+        !s.update_job(&acct(), JobId(99), JobStatus::Success, None, now)
+            .unwrap()
+    );
     let j = s.job(&acct(), JobId(big)).unwrap().unwrap();
     assert_eq!(j.status, JobStatus::Success);
     assert_eq!(j.url.as_deref(), Some("https://x/y.gz"));
@@ -799,7 +910,10 @@ fn jobs_are_recorded_polled_and_finished() {
     assert_eq!(j.finished_at, None);
 
     assert!(s.finish_job(&acct(), JobId(big), now).unwrap());
-    assert!(!s.finish_job(&acct(), JobId(big), now).unwrap(), "already finished");
+    assert!(
+        !s.finish_job(&acct(), JobId(big), now).unwrap(),
+        "already finished"
+    );
     assert_eq!(s.open_jobs(None).unwrap().len(), 1);
     assert_eq!(
         s.job(&acct(), JobId(big)).unwrap().unwrap().finished_at,
@@ -817,11 +931,13 @@ fn jobs_are_recorded_polled_and_finished() {
 #[test]
 fn completing_a_request_finishes_its_jobs() {
     let s = store();
-    s.record_job(&job(1, "req-1", "2024-05-01T00:00:00Z")).unwrap();
+    s.record_job(&job(1, "req-1", "2024-05-01T00:00:00Z"))
+        .unwrap();
     let mut failed = job(2, "req-1", "2024-05-01T00:10:00Z").with_attempts(2);
     failed.status = JobStatus::Failed;
     s.record_job(&failed).unwrap();
-    s.record_job(&job(3, "req-2", "2024-05-01T00:20:00Z")).unwrap();
+    s.record_job(&job(3, "req-2", "2024-05-01T00:20:00Z"))
+        .unwrap();
     assert_eq!(
         s.jobs_for_request(&acct(), "req-1")
             .unwrap()
@@ -836,11 +952,17 @@ fn completing_a_request_finishes_its_jobs() {
     assert!(!s.complete_request(&acct(), "req-1", now).unwrap());
     assert!(s.is_request_complete(&acct(), "req-1").unwrap());
     assert_eq!(
-        s.completed_requests(&acct()).unwrap().into_iter().collect::<Vec<_>>(),
+        s.completed_requests(&acct())
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
         ["req-1"]
     );
     let open = s.open_jobs(None).unwrap();
-    assert_eq!(open.iter().map(|j| j.job_id).collect::<Vec<_>>(), [JobId(3)]);
+    assert_eq!(
+        open.iter().map(|j| j.job_id).collect::<Vec<_>>(),
+        [JobId(3)]
+    );
     let c = s.counts(Some(&acct())).unwrap();
     assert_eq!((c.jobs, c.open_jobs, c.completed_requests), (3, 1, 1));
 }
@@ -854,17 +976,35 @@ fn leases_are_exclusive_until_they_expire() {
     let ttl = TimeDelta::minutes(5);
     let t0 = t("2024-05-01T00:00:00Z");
     assert!(s.try_lease(&a, "w1", t0, ttl).unwrap());
-    assert!(!s.try_lease(&a, "w2", t0 + TimeDelta::minutes(1), ttl).unwrap());
+    assert!(
+        !s.try_lease(&a, "w2", t0 + TimeDelta::minutes(1), ttl)
+            .unwrap()
+    );
     let l = s.lease(&a, t0).unwrap().unwrap();
     assert_eq!((l.worker.as_str(), l.expires_at), ("w1", t0 + ttl));
     // The holder renews and takes again; others still cannot.
-    assert!(s.renew_lease(&a, "w1", t0 + TimeDelta::minutes(4), ttl).unwrap());
-    assert!(!s.renew_lease(&a, "w2", t0 + TimeDelta::minutes(4), ttl).unwrap());
-    assert!(!s.try_lease(&a, "w2", t0 + TimeDelta::minutes(8), ttl).unwrap());
-    assert!(s.try_lease(&a, "w1", t0 + TimeDelta::minutes(8), ttl).unwrap());
+    assert!(
+        s.renew_lease(&a, "w1", t0 + TimeDelta::minutes(4), ttl)
+            .unwrap()
+    );
+    assert!(
+        !s.renew_lease(&a, "w2", t0 + TimeDelta::minutes(4), ttl)
+            .unwrap()
+    );
+    assert!(
+        !s.try_lease(&a, "w2", t0 + TimeDelta::minutes(8), ttl)
+            .unwrap()
+    );
+    assert!(
+        s.try_lease(&a, "w1", t0 + TimeDelta::minutes(8), ttl)
+            .unwrap()
+    );
     // Expired exactly at expires_at: then anyone takes it, and the old holder cannot renew.
     let expiry = t0 + TimeDelta::minutes(13);
-    assert!(!s.try_lease(&a, "w2", expiry - TimeDelta::microseconds(1), ttl).unwrap());
+    assert!(
+        !s.try_lease(&a, "w2", expiry - TimeDelta::microseconds(1), ttl)
+            .unwrap()
+    );
     assert_eq!(s.lease(&a, expiry).unwrap(), None);
     assert!(s.try_lease(&a, "w2", expiry, ttl).unwrap());
     assert!(!s.renew_lease(&a, "w1", expiry, ttl).unwrap());
@@ -876,8 +1016,19 @@ fn leases_are_exclusive_until_they_expire() {
     let b = AccountId::new("other1").unwrap();
     assert!(s.try_lease(&b, "w1", expiry, ttl).unwrap());
     // A ttl that is not positive takes nothing.
-    assert!(!s.try_lease(&AccountId::new("c3").unwrap(), "w1", expiry, TimeDelta::zero()).unwrap());
-    assert!(!s.renew_lease(&b, "w1", expiry, TimeDelta::seconds(-1)).unwrap());
+    assert!(
+        !s.try_lease(
+            &AccountId::new("c3").unwrap(),
+            "w1",
+            expiry,
+            TimeDelta::zero()
+        )
+        .unwrap()
+    );
+    assert!(
+        !s.renew_lease(&b, "w1", expiry, TimeDelta::seconds(-1))
+            .unwrap()
+    );
 }
 
 #[test]
@@ -885,16 +1036,19 @@ fn concurrent_lease_takers_get_one_winner() {
     let s = std::sync::Arc::new(store());
     let t0 = t("2024-05-01T00:00:00Z");
     let winners: usize = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let s = s.clone();
-                scope.spawn(move || {
-                    s.try_lease(&acct(), &format!("w{i}"), t0, TimeDelta::minutes(1))
-                        .unwrap()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+        // Every thread is started before any is joined.
+        let mut handles = Vec::new();
+        for i in 0..8 {
+            let s = s.clone();
+            handles.push(scope.spawn(move || {
+                s.try_lease(&acct(), &format!("w{i}"), t0, TimeDelta::minutes(1))
+                    .unwrap()
+            }));
+        }
+        handles
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum()
     });
     assert_eq!(winners, 1);
 }
@@ -904,7 +1058,8 @@ fn a_file_store_can_be_backed_up() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(dir.path().join("a.db")).unwrap();
     assert_eq!(s.path(), Some(dir.path().join("a.db").as_path()));
-    s.set_account_tz(&acct(), Sydney, t("2024-05-01T00:00:00Z")).unwrap();
+    s.set_account_tz(&acct(), Sydney, t("2024-05-01T00:00:00Z"))
+        .unwrap();
     s.backup_to(dir.path().join("copy's.db")).unwrap();
     let copy = SqliteStore::open(dir.path().join("copy's.db")).unwrap();
     assert_eq!(copy.account_tz(&acct()).unwrap(), Some(Sydney));
@@ -1011,23 +1166,19 @@ fn arb_case() -> impl Strategy<Value = Case> {
         let len = window.time_series_length(granularity, tz);
         let segmentation = segmented.then_some(SegmentationType::Age);
         let entry = if segmented {
-            prop::collection::btree_map(
-                "[0-9]{1,3}",
-                ("[A-Za-z ]{0,8}", arb_metrics(len)),
-                1..4,
-            )
-            .prop_map(|segs| {
-                segs.into_iter()
-                    .map(|(value, (name, metrics))| IdData {
-                        segment: Some(Segment {
-                            segment_name: name,
-                            segment_value: value,
-                        }),
-                        metrics,
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .boxed()
+            prop::collection::btree_map("[0-9]{1,3}", ("[A-Za-z ]{0,8}", arb_metrics(len)), 1..4)
+                .prop_map(|segs| {
+                    segs.into_iter()
+                        .map(|(value, (name, metrics))| IdData {
+                            segment: Some(Segment {
+                                segment_name: name,
+                                segment_value: value,
+                            }),
+                            metrics,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .boxed()
         } else {
             arb_metrics(len)
                 .prop_map(|metrics| {
@@ -1061,19 +1212,15 @@ fn arb_case_pair() -> impl Strategy<Value = (Case, Case)> {
             .flat_map(|e| &e.id_data)
             .map(|d| d.metrics.len())
             .sum();
-        (
-            Just(case),
-            prop::collection::vec(arb_value(len), n..=n),
-        )
-            .prop_map(|(case, mut values)| {
-                let mut newer = case.clone();
-                for d in newer.data.iter_mut().flat_map(|e| &mut e.id_data) {
-                    for (_, v) in d.metrics.iter_mut() {
-                        *v = values.pop().unwrap_or_default();
-                    }
+        (Just(case), prop::collection::vec(arb_value(len), n..=n)).prop_map(|(case, mut values)| {
+            let mut newer = case.clone();
+            for d in newer.data.iter_mut().flat_map(|e| &mut e.id_data) {
+                for (_, v) in d.metrics.iter_mut() {
+                    *v = values.pop().unwrap_or_default();
                 }
-                (case, newer)
-            })
+            }
+            (case, newer)
+        })
     })
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests of analytics-sync's public API, against store files on disk.
 
+mod engine;
 mod migration;
 mod resume;
 mod support;

@@ -1,19 +1,20 @@
 //! A store written by an older schema still opens, and a newer one is refused untouched.
 
+use analytics_core::chrono::TimeDelta;
 use analytics_core::chrono_tz::America::Los_Angeles;
 use analytics_core::ids::JobId;
 use analytics_core::time::TimeRange;
 use analytics_core::wire::MetricValue;
 use analytics_core::{EntityType, Granularity, JobStatus};
 use analytics_sync::{Error, FactQuery, SqliteStore, Store};
-use analytics_core::chrono::TimeDelta;
 use rusqlite::Connection;
 
 use crate::support::{acct, t};
 
-/// A store with no recorded schema version, in an older layout: `facts` without `changed_us`,
-/// `jobs` without `updated_us`, `attempts` and `finished_us`, and no `completed_requests` or
-/// `leases` tables. It holds one line item's impressions (a 0 and a null bucket) and a job.
+/// A store with no recorded schema version, in an older layout: `jobs` without `updated_us`,
+/// `attempts` and `finished_us`, and no `fetch_scopes`, `fetched_buckets`, `bookmarks`,
+/// `completed_requests` or `leases` tables. It holds one line item's impressions (a 0 and a
+/// value) and follows (null), and a job.
 const V0: &str = "
 CREATE TABLE accounts (account_id TEXT PRIMARY KEY, tz TEXT NOT NULL, updated_us INTEGER NOT NULL);
 CREATE TABLE series (
@@ -73,17 +74,24 @@ fn a_store_from_before_versioning_opens_with_its_data() {
 
     // The tables the old layout lacked work.
     let now = t("2024-05-03T00:00:00Z");
-    assert!(store.try_lease(&acct(), "w1", now, TimeDelta::minutes(1)).unwrap());
+    assert!(
+        store
+            .try_lease(&acct(), "w1", now, TimeDelta::minutes(1))
+            .unwrap()
+    );
     assert!(store.complete_request(&acct(), "req-1", now).unwrap());
     assert!(store.open_jobs(None).unwrap().is_empty());
     drop(store);
 
-    // changed_us was back-filled from fetched_us; reopening changes nothing.
+    // The jobs table has its new columns (completing the request finished the job at now);
+    // reopening changes nothing.
     let conn = Connection::open(&path).unwrap();
-    let unfilled: i64 = conn
-        .query_row("SELECT count(*) FROM facts WHERE changed_us <> fetched_us", [], |r| r.get(0))
+    let (attempts, finished): (i64, i64) = conn
+        .query_row("SELECT attempts, finished_us FROM jobs", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
-    assert_eq!(unfilled, 0);
+    assert_eq!((attempts, finished), (1, 1_714_694_400_000_000));
     drop(conn);
     let again = SqliteStore::open(&path).unwrap();
     assert_eq!(again.schema_version().unwrap(), 1);
@@ -100,7 +108,14 @@ fn a_store_from_a_newer_version_is_refused_untouched() {
     drop(conn);
     let err = SqliteStore::open(&path).unwrap_err();
     assert!(
-        matches!(err, Error::SchemaTooNew { found: 7, supported: 1, .. }),
+        matches!(
+            err,
+            Error::SchemaTooNew {
+                found: 7,
+                supported: 1,
+                ..
+            }
+        ),
         "{err}"
     );
     assert_eq!(
@@ -109,7 +124,11 @@ fn a_store_from_a_newer_version_is_refused_untouched() {
     );
     let conn = Connection::open(&path).unwrap();
     let tables: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(tables, 1, "nothing was created");
 }

@@ -47,7 +47,13 @@ fn run(store: &dyn Store, keys: &[&str], stop_after: usize, next_job: &mut u64) 
         }
         let now = t("2024-05-01T00:10:00Z");
         store
-            .update_job(&acct(), job, JobStatus::Success, Some("https://files/x.gz"), now)
+            .update_job(
+                &acct(),
+                job,
+                JobStatus::Success,
+                Some("https://files/x.gz"),
+                now,
+            )
             .unwrap();
         store
             .ingest(&acct(), &response(i), Sydney, now, &FinalityPolicy::new())
@@ -91,9 +97,16 @@ fn a_killed_backfill_resumes_without_submitting_again() {
     );
     let open = store.open_jobs(None).unwrap();
     assert_eq!(open.len(), 1);
-    assert_eq!((open[0].job_id, open[0].request_key.as_str()), (JobId(103), "r2"));
+    assert_eq!(
+        (open[0].job_id, open[0].request_key.as_str()),
+        (JobId(103), "r2")
+    );
     let second = run(&store, &keys, usize::MAX, &mut next_job);
-    assert_eq!(second, [104, 105], "r2's job was polled, not submitted again");
+    assert_eq!(
+        second,
+        [104, 105],
+        "r2's job was polled, not submitted again"
+    );
     assert!(store.open_jobs(None).unwrap().is_empty());
     let c = store.counts(Some(&acct())).unwrap();
     assert_eq!((c.jobs, c.completed_requests, c.rows), (5, 5, 5));
@@ -101,7 +114,12 @@ fn a_killed_backfill_resumes_without_submitting_again() {
     // Everything is stored once: the range reads back in full.
     let w = TimeRange::new(t("2024-05-01T00:00:00Z"), t("2024-05-01T05:00:00Z")).unwrap();
     let ui = store
-        .read_ui(&FactQuery::new(acct(), EntityType::LineItem, Granularity::Hour, w))
+        .read_ui(&FactQuery::new(
+            acct(),
+            EntityType::LineItem,
+            Granularity::Hour,
+            w,
+        ))
         .unwrap();
     assert_eq!(ui.series("a1", "impressions"), Some(vec![0, 1, 2, 3, 4]));
 }
@@ -122,8 +140,14 @@ fn handles_on_one_file_share_state_and_leases() {
     assert!(b.try_lease(&acct(), "worker-b", later, ttl).unwrap());
     assert!(!a.renew_lease(&acct(), "worker-a", later, ttl).unwrap());
 
-    a.set_bookmark(&acct(), EntityType::Campaign, bookmark::BACKFILL_START, now, now)
-        .unwrap();
+    a.set_bookmark(
+        &acct(),
+        EntityType::Campaign,
+        bookmark::BACKFILL_START,
+        now,
+        now,
+    )
+    .unwrap();
     assert_eq!(
         b.bookmark(&acct(), EntityType::Campaign, bookmark::BACKFILL_START)
             .unwrap(),

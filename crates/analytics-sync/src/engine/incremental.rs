@@ -1,0 +1,454 @@
+//! The incremental pass: what changed since the last pass (active entities), and what became
+//! final since it was fetched (the store's bucket states), for the entities that changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use analytics_core::chrono::{DateTime, TimeDelta, Utc};
+use analytics_core::chrono_tz::Tz;
+use analytics_core::ids::{AccountId, EntityId};
+use analytics_core::finality::MetricsFinality;
+use analytics_core::plan::{Want, plan};
+use analytics_core::request::ActiveEntitiesQuery;
+use analytics_core::time::{
+    HOUR, RangeLimit, ceil_local_day, floor_hour, floor_local_day, TimeRange,
+};
+use analytics_core::{
+    EntityType, FinalityPolicy, FinalityScope, Granularity, MetricGroup, Placement, StatsEndpoint,
+};
+
+use super::backfill::{items, wants};
+use super::error::{SyncError, SyncResult};
+use super::events::{Counters, Mode, SyncEvent};
+use super::exec::WorkItem;
+use super::{ACTIVE_ENTITIES_END, BACKFILL_START, Engine, Target, marks};
+use crate::store::{BucketState, FactQuery};
+
+/// Whether a bucket fetched at `fetched_at` has, by `now`, passed a finality stage (within
+/// `scope`) that it had not passed when fetched: its metrics locked (24 h after its end), its
+/// spend stopped being an estimate (3 days) or its billing window closed (14 days). Such a
+/// bucket is read once more, so the store ends with the value as it stood after the stage.
+pub fn stage_passed(
+    policy: &FinalityPolicy,
+    scope: FinalityScope,
+    bucket: &TimeRange,
+    fetched_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    FinalityScope::ALL
+        .iter()
+        .filter(|s| **s <= scope)
+        .any(|s| {
+            policy.is_settled(bucket, *s, now) && policy.needs_refetch(bucket, *s, fetched_at, now)
+        })
+}
+
+/// The smallest range of whole local days holding every `[start, end]` of `spans` (instants
+/// of activity: the end is rounded up, so an activity ending at 10:30 keeps that day).
+pub(crate) fn day_hull(
+    spans: impl IntoIterator<Item = (DateTime<Utc>, DateTime<Utc>)>,
+    tz: Tz,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut hull: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+    for (s, e) in spans {
+        let s = floor_local_day(s, tz);
+        // An instant on a midnight still has activity in the day it starts.
+        let e = ceil_local_day(e + TimeDelta::seconds(1), tz);
+        hull = Some(match hull {
+            None => (s, e),
+            Some((a, b)) => (a.min(s), b.max(e)),
+        });
+    }
+    hull
+}
+
+/// `[from, to)` cut into consecutive windows of at most `limit`.
+pub(crate) fn chunks(from: DateTime<Utc>, to: DateTime<Utc>, limit: RangeLimit) -> Vec<TimeRange> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start < to {
+        let end = (start + limit.max_duration() - HOUR).min(to);
+        let Ok(w) = TimeRange::new(start, end) else {
+            break;
+        };
+        out.push(w);
+        start = end;
+    }
+    out
+}
+
+/// What changed, per entity type and placement: each entity's activity span.
+type Changes = BTreeMap<(EntityType, Placement), BTreeMap<EntityId, (DateTime<Utc>, DateTime<Utc>)>>;
+
+/// An incremental pass planned for one account.
+#[derive(Debug)]
+struct Planned {
+    target: Target,
+    now: DateTime<Utc>,
+}
+
+impl Engine {
+    /// Runs an incremental pass for every backfilled target, all accounts' requests together;
+    /// returns the accounts that failed.
+    pub(crate) async fn incremental_phase(
+        &self,
+        targets: &[Target],
+        counters: &Counters,
+    ) -> BTreeMap<AccountId, SyncError> {
+        let mut errors = BTreeMap::new();
+        let mut planned = Vec::new();
+        let mut all = Vec::new();
+        let mut budget = self.config.sync_budget;
+        for target in targets {
+            match self.plan_incremental(target, &mut budget, counters).await {
+                Ok(Some((p, items))) => {
+                    planned.push(p);
+                    all.extend(items);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    errors.insert(target.account.clone(), e);
+                }
+            }
+        }
+        errors.extend(self.execute(all, counters).await);
+        for p in planned {
+            if errors.contains_key(&p.target.account) {
+                continue;
+            }
+            let hour = floor_hour(p.now);
+            let mut set: Vec<_> = self
+                .config
+                .entity_types
+                .iter()
+                .filter(|t| t.has_active_entities())
+                .map(|t| (*t, ACTIVE_ENTITIES_END, hour))
+                .collect();
+            set.push((EntityType::Account, marks::INCREMENTAL_DONE, p.now));
+            if let Err(e) = self.set_marks(&p.target.account, set).await {
+                errors.insert(p.target.account.clone(), e);
+                continue;
+            }
+            self.observe(&SyncEvent::PassFinished {
+                account: p.target.account.clone(),
+                mode: Mode::Incremental,
+            });
+        }
+        errors
+    }
+
+    /// The pass of `target`, or `None` when it has no backfill.
+    async fn plan_incremental(
+        &self,
+        target: &Target,
+        budget: &mut u32,
+        counters: &Counters,
+    ) -> SyncResult<Option<(Planned, Vec<WorkItem>)>> {
+        let account = &target.account;
+        let tz = target.tz;
+        let Some(history_start) = self.mark(account, BACKFILL_START).await? else {
+            return Ok(None);
+        };
+        let started = self.mark(account, marks::INCREMENTAL_STARTED).await?;
+        let done = self.mark(account, marks::INCREMENTAL_DONE).await?;
+        let (now, resumed) = match started {
+            Some(s) if done.is_none_or(|d| d < s) => (s, true),
+            _ => (self.clock.now(), false),
+        };
+        if !resumed {
+            self.set_marks(
+                account,
+                vec![(EntityType::Account, marks::INCREMENTAL_STARTED, now)],
+            )
+            .await?;
+        }
+        self.observe(&SyncEvent::PassStarted {
+            account: account.clone(),
+            mode: Mode::Incremental,
+            now,
+            resumed,
+        });
+        let end_of_data = ceil_local_day(now, tz);
+        let Ok(history) = TimeRange::new(history_start, end_of_data) else {
+            return Ok(None);
+        };
+        let window_end = floor_hour(now) + HOUR;
+
+        // ---- what changed ----
+        let mut changes: Changes = BTreeMap::new();
+        for &entity in self
+            .config
+            .entity_types
+            .iter()
+            .filter(|t| t.has_active_entities())
+        {
+            let a = account.clone();
+            let from = self
+                .blocking(move |s| s.bookmark(&a, entity, ACTIVE_ENTITIES_END))
+                .await?
+                .unwrap_or_else(|| floor_hour(history_start));
+            for window in chunks(from, window_end, RangeLimit::ActiveEntities) {
+                let query = ActiveEntitiesQuery {
+                    entity,
+                    start_time: window.start(),
+                    end_time: window.end(),
+                    campaign_ids: Vec::new(),
+                    funding_instrument_ids: Vec::new(),
+                    line_item_ids: Vec::new(),
+                }
+                .validate(tz)
+                .map_err(|e| SyncError::Plan {
+                    account: account.clone(),
+                    what: format!("active entities of {entity}"),
+                    source: e,
+                })?;
+                let answer = self
+                    .call(account, "get active entities", || {
+                        Counters::add(&counters.active_entities_calls, 1);
+                        self.client.active_entities(account, &query)
+                    })
+                    .await?;
+                for e in answer.data {
+                    let Ok(id) = e.entity_id.parse::<EntityId>() else {
+                        continue;
+                    };
+                    for p in e.placements {
+                        if !self.config.placements.contains(&p) {
+                            continue;
+                        }
+                        let span = changes.entry((entity, p)).or_default().entry(id.clone()).or_insert((
+                            e.activity_start_time,
+                            e.activity_end_time,
+                        ));
+                        span.0 = span.0.min(e.activity_start_time);
+                        span.1 = span.1.max(e.activity_end_time);
+                    }
+                }
+            }
+        }
+        // ACCOUNT changes when anything does, per placement.
+        if self.config.entity_types.contains(&EntityType::Account)
+            && let Ok(id) = EntityId::new(account.as_str())
+        {
+            let mut per_placement: BTreeMap<Placement, (DateTime<Utc>, DateTime<Utc>)> =
+                BTreeMap::new();
+            for ((_, p), spans) in &changes {
+                for (s, e) in spans.values() {
+                    let span = per_placement.entry(*p).or_insert((*s, *e));
+                    span.0 = span.0.min(*s);
+                    span.1 = span.1.max(*e);
+                }
+            }
+            for (p, span) in per_placement {
+                changes
+                    .entry((EntityType::Account, p))
+                    .or_default()
+                    .insert(id.clone(), span);
+            }
+        }
+        // ORGANIC_TWEET is not in active entities: from the last pass's day on.
+        if self.config.entity_types.contains(&EntityType::OrganicTweet) {
+            let from = done.unwrap_or(history_start).min(now);
+            for id in &self.config.organic_tweet_ids {
+                changes
+                    .entry((EntityType::OrganicTweet, Placement::AllOnTwitter))
+                    .or_default()
+                    .insert(id.clone(), (from, now));
+            }
+        }
+
+        // ---- what to fetch ----
+        let tag = format!("inc|{}", now.timestamp());
+        let mut out = Vec::new();
+        for ((entity, placement), spans) in changes {
+            if !self.config.placements_for(entity).contains(&placement) {
+                continue;
+            }
+            let ids: Vec<EntityId> = spans.keys().cloned().collect();
+            let Some(hull) = day_hull(spans.values().copied(), tz) else {
+                continue;
+            };
+            let query = FactQuery::new(account.clone(), entity, Granularity::Day, history)
+                .entity_ids(ids.clone())
+                .placements([placement]);
+            let states = self.blocking(move |s| s.bucket_states(&query)).await?;
+            let split = split(
+                hull,
+                history,
+                &ids,
+                &states,
+                tz,
+                self.policy(),
+                self.config.finality_scope,
+                now,
+            );
+            let billing_too = entity.allows_group(MetricGroup::Billing)
+                && self.config.finality_scope > FinalityScope::Metrics;
+            let mut parts = Vec::new();
+            if let Some(r) = split.all {
+                parts.push((r, None));
+            }
+            if let Some(r) = split.billing.filter(|_| billing_too) {
+                parts.push((r, Some(MetricGroup::Billing)));
+            }
+            for (range, only) in parts {
+                for mut want in wants(
+                    entity,
+                    &ids,
+                    range,
+                    &[placement],
+                    &self.config.segmentations,
+                    StatsEndpoint::Sync,
+                ) {
+                    if let Some(g) = only {
+                        want.metric_groups.retain(|x| *x == g);
+                        if want.metric_groups.is_empty() {
+                            continue;
+                        }
+                    }
+                    self.choose_endpoint(&mut want, tz, budget);
+                    out.extend(items(target, &want, &tag, true)?);
+                }
+            }
+        }
+        Ok(Some((Planned { target: target.clone(), now }, out)))
+    }
+
+    /// Sends `want` to the synchronous endpoint when that takes at most twice as many
+    /// requests as jobs would (a job costs a create, a share of the polls and a download, and
+    /// seconds to minutes of latency) and the pass's budget allows; else to jobs.
+    fn choose_endpoint(&self, want: &mut Want, tz: Tz, budget: &mut u32) {
+        if want.segmentation.is_some() {
+            want.endpoint = StatsEndpoint::Async;
+            return;
+        }
+        want.endpoint = StatsEndpoint::Sync;
+        let sync = plan(want, tz).map(|p| p.len()).unwrap_or(usize::MAX);
+        want.endpoint = StatsEndpoint::Async;
+        let jobs = plan(want, tz).map(|p| p.len()).unwrap_or(usize::MAX);
+        if sync <= jobs.saturating_mul(2) && sync as u64 <= u64::from(*budget) {
+            *budget -= u32::try_from(sync).unwrap_or(u32::MAX);
+            want.endpoint = StatsEndpoint::Sync;
+        }
+    }
+}
+
+/// Where an entity type's changed entities must be fetched again, in one placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Split {
+    /// Days fetched with every metric group: from the first day whose metrics may have moved
+    /// since they were stored (never stored for some entity, or stored before they locked) to
+    /// the end of the changes.
+    pub(crate) all: Option<TimeRange>,
+    /// Earlier days of the changes, whose stored metrics were final: only spend can have moved,
+    /// so only BILLING is fetched.
+    pub(crate) billing: Option<TimeRange>,
+}
+
+/// Splits the days of `hull` (the changed entities' activity, whole local days), widened by
+/// the stored buckets that passed a finality stage since they were fetched, into the days to
+/// fetch whole and the earlier days where only spend can have changed; all within `history`.
+#[allow(clippy::too_many_arguments)] // the pass's context, passed explicitly
+pub(crate) fn split(
+    hull: (DateTime<Utc>, DateTime<Utc>),
+    history: TimeRange,
+    ids: &[EntityId],
+    states: &[BucketState],
+    tz: Tz,
+    policy: &FinalityPolicy,
+    scope: FinalityScope,
+    now: DateTime<Utc>,
+) -> Split {
+    let (mut start, mut end) = hull;
+    // Per day: which entities have a stored state, and whether any was fetched before its
+    // metrics locked.
+    let mut days: BTreeMap<DateTime<Utc>, (BTreeSet<&str>, bool)> = BTreeMap::new();
+    for st in states.iter().filter(|s| s.segmentation.is_none()) {
+        if stage_passed(policy, scope, &st.bucket, st.fetched_at, now) {
+            start = start.min(st.bucket.start());
+            end = end.max(st.bucket.end());
+        }
+        let day = days.entry(st.bucket.start()).or_default();
+        day.0.insert(st.entity_id.as_str());
+        day.1 |= st.metrics == MetricsFinality::Provisional;
+    }
+    let start = start.max(history.start());
+    let end = end.min(history.end());
+    let Ok(range) = TimeRange::new(start, end) else {
+        return Split {
+            all: None,
+            billing: None,
+        };
+    };
+    let whole_from = range.buckets(Granularity::Day, tz).find(|b| {
+        days.get(&b.start()).is_none_or(|(seen, provisional)| {
+            *provisional || ids.iter().any(|id| !seen.contains(id.as_str()))
+        })
+    });
+    let cut = whole_from.map_or(end, |b| b.start());
+    Split {
+        all: TimeRange::new(cut, end).ok(),
+        billing: TimeRange::new(start, cut).ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use analytics_core::chrono_tz::America::Los_Angeles;
+    use analytics_core::time::parse_time;
+
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse_time(s, analytics_core::chrono_tz::UTC).unwrap()
+    }
+
+    #[test]
+    fn hulls_round_outward_to_local_days() {
+        // 2026-03-08 is 23 hours long in Los Angeles.
+        let h = day_hull(
+            [
+                (t("2026-03-07T20:30:07Z"), t("2026-03-08T09:10:00Z")),
+                (t("2026-03-08T10:00:00Z"), t("2026-03-09T07:00:00Z")),
+            ],
+            Los_Angeles,
+        )
+        .unwrap();
+        assert_eq!(h, (t("2026-03-07T08:00:00Z"), t("2026-03-10T07:00:00Z")));
+        assert_eq!(day_hull([], Los_Angeles), None);
+    }
+
+    #[test]
+    fn windows_fit_the_active_entities_limit() {
+        let w = chunks(t("2026-01-01T00:00:00Z"), t("2026-06-01T05:00:00Z"), RangeLimit::ActiveEntities);
+        assert_eq!(w.first().unwrap().start(), t("2026-01-01T00:00:00Z"));
+        assert_eq!(w.last().unwrap().end(), t("2026-06-01T05:00:00Z"));
+        for pair in w.windows(2) {
+            assert_eq!(pair[0].end(), pair[1].start());
+        }
+        assert!(w.iter().all(|r| r.duration() <= TimeDelta::days(90)));
+        assert!(chunks(t("2026-01-01T00:00:00Z"), t("2026-01-01T00:00:00Z"), RangeLimit::ActiveEntities).is_empty());
+    }
+
+    #[test]
+    fn a_bucket_is_read_again_once_per_stage() {
+        let p = FinalityPolicy::new();
+        let scope = FinalityScope::MetricsAndBilledSpend;
+        let day = TimeRange::new(t("2026-03-01T00:00:00Z"), t("2026-03-02T00:00:00Z")).unwrap();
+        let end = day.end();
+        // Fetched before its end: the metrics lock at end + 24 h.
+        assert!(!stage_passed(&p, scope, &day, end - HOUR, end + TimeDelta::hours(23)));
+        assert!(stage_passed(&p, scope, &day, end - HOUR, end + TimeDelta::hours(24)));
+        // Read again after the lock: nothing until the spend estimate ends.
+        let f = end + TimeDelta::hours(25);
+        assert!(!stage_passed(&p, scope, &day, f, end + TimeDelta::days(2)));
+        assert!(stage_passed(&p, scope, &day, f, end + TimeDelta::days(3)));
+        // Read after 3 days: once more when the billing window closes, then never.
+        let f = end + TimeDelta::days(4);
+        assert!(!stage_passed(&p, scope, &day, f, end + TimeDelta::days(13)));
+        assert!(stage_passed(&p, scope, &day, f, end + TimeDelta::days(14)));
+        let f = end + TimeDelta::days(14);
+        assert!(!stage_passed(&p, scope, &day, f, end + TimeDelta::days(400)));
+        // A narrower scope stops after the metrics.
+        assert!(!stage_passed(&p, FinalityScope::Metrics, &day, end + TimeDelta::days(1), end + TimeDelta::days(14)));
+    }
+}

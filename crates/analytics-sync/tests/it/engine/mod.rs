@@ -1,0 +1,4 @@
+//! The sync engine against the emulator served on 127.0.0.1, in virtual time.
+
+mod consistency;
+mod support;

@@ -1,0 +1,262 @@
+//! An emulator served on 127.0.0.1 with its job queue, a client of it and an engine over an
+//! in-memory or on-disk store, all on one manual clock.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use analytics_core::chrono::{DateTime, TimeDelta, Utc};
+use analytics_core::ids::AccountId;
+use analytics_core::time::TimeRange;
+use analytics_core::wire::EntityStats;
+use analytics_core::{Backoff, EntityType, Granularity, Placement};
+use analytics_emulator::emulator::wire_stats;
+use analytics_emulator::{DatasetConfig, Emulator, StatsQuery};
+use analytics_http::client::Client;
+use analytics_http::oauth::Credentials;
+use analytics_http::server::{Backend, RouteKind, RunningServer, Server, ServerConfig};
+use analytics_http::{ManualClock, SharedClock};
+use analytics_jobs::server::{JobQueue, JobsConfig, ProcessingModel};
+use analytics_sync::engine::{Engine, Observer, SyncConfig, SyncEvent};
+use analytics_sync::{FactQuery, Store};
+
+/// The instant tests run at: a Wednesday afternoon in Los Angeles, a day after the anchor.
+pub(crate) fn now() -> DateTime<Utc> {
+    DatasetConfig::default().anchor + TimeDelta::hours(27) + TimeDelta::minutes(20)
+}
+
+/// A small dataset: three accounts in three zones, a few entities each.
+pub(crate) fn small_config(anchor: DateTime<Utc>) -> DatasetConfig {
+    let mut c = DatasetConfig::anchored_at(anchor);
+    for a in &mut c.accounts {
+        a.counts.funding_instruments = 1;
+        a.counts.campaigns = 2;
+        a.counts.line_items = 3;
+        a.counts.promoted_tweets = 4;
+        a.counts.promoted_accounts = 1;
+        a.counts.media_creatives = 1;
+    }
+    c
+}
+
+/// A running emulator with its queue.
+pub(crate) struct Api {
+    pub(crate) server: Option<RunningServer>,
+    pub(crate) emulator: Arc<Emulator>,
+    pub(crate) queue: Arc<JobQueue>,
+    pub(crate) clock: ManualClock,
+    pub(crate) client: Client,
+}
+
+impl Api {
+    /// Serves `emulator` at `now` with instant jobs (or `jobs`).
+    pub(crate) async fn start(emulator: Emulator, now: DateTime<Utc>, jobs: Option<JobsConfig>) -> Self {
+        let clock = ManualClock::new(now);
+        let shared = SharedClock::new(clock.clone());
+        let emulator = Arc::new(emulator);
+        let jobs = jobs.unwrap_or_else(|| {
+            let mut j = JobsConfig::new();
+            j.model = ProcessingModel::instant();
+            j
+        });
+        let queue = emulator.job_queue(shared.clone(), jobs).unwrap();
+        let mut config = ServerConfig::new();
+        config.job_routes = Some(Arc::clone(&queue) as _);
+        let server = Server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::clone(&emulator) as Arc<dyn Backend>,
+            shared.clone(),
+            config,
+        )
+        .await
+        .unwrap();
+        let client = client(&server.base_url(), shared);
+        Self {
+            server: Some(server),
+            emulator,
+            queue,
+            clock,
+            client,
+        }
+    }
+
+    pub(crate) fn shared_clock(&self) -> SharedClock {
+        SharedClock::new(self.clock.clone())
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        analytics_http::Clock::now(&self.clock)
+    }
+
+    /// Requests the server saw on `route`.
+    pub(crate) fn calls(&self, route: RouteKind) -> u64 {
+        self.server.as_ref().unwrap().stats().route(route)
+    }
+
+    /// An engine over `store` with test timings.
+    pub(crate) fn engine(&self, store: Arc<dyn Store>, config: SyncConfig) -> Engine {
+        Engine::new(store, self.client.clone(), self.shared_clock(), config)
+    }
+
+    pub(crate) fn accounts(&self) -> Vec<AccountId> {
+        self.emulator
+            .dataset()
+            .accounts()
+            .iter()
+            .map(|a| a.id.clone())
+            .collect()
+    }
+
+    pub(crate) async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// A client with quick retries.
+pub(crate) fn client(base: &str, clock: SharedClock) -> Client {
+    Client::builder(base)
+        .credentials(Credentials::new(
+            "adstats-demo-consumer",
+            "adstats-demo-consumer-secret",
+            "adstats-demo-token",
+            "adstats-demo-token-secret",
+        ))
+        .clock(clock)
+        .backoff(Backoff::new(TimeDelta::milliseconds(5), 2.0, TimeDelta::milliseconds(50), 6))
+        .max_wait(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// The engine's configuration for tests: quick polls and retries.
+pub(crate) fn config() -> SyncConfig {
+    let mut c = SyncConfig::new();
+    c.poll_interval = Duration::from_millis(10);
+    c.max_poll_interval = Duration::from_millis(50);
+    c.call_retry_delay = Duration::from_millis(10);
+    c.history_days = 30;
+    c
+}
+
+/// Every event, kept.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder(pub(crate) Mutex<Vec<SyncEvent>>);
+
+impl Observer for Recorder {
+    fn event(&self, event: &SyncEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+impl Recorder {
+    pub(crate) fn take(&self) -> Vec<SyncEvent> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// Sorted entities, to compare.
+fn sorted(mut v: Vec<EntityStats>) -> Vec<EntityStats> {
+    v.sort_by(|a, b| a.id.cmp(&b.id));
+    v
+}
+
+/// The entity types the tests sync.
+pub(crate) fn types() -> Vec<EntityType> {
+    SyncConfig::new().entity_types
+}
+
+/// The ids of `entity` in account `acc` of the emulator.
+fn ids_of(emu: &Emulator, acc: usize, entity: EntityType) -> Vec<String> {
+    let a = &emu.dataset().accounts()[acc];
+    match entity {
+        EntityType::Account => vec![a.id.to_string()],
+        EntityType::FundingInstrument => a.funding_instruments.iter().map(|e| e.meta.id.clone()).collect(),
+        EntityType::Campaign => a.campaigns.iter().map(|e| e.meta.id.clone()).collect(),
+        EntityType::LineItem => a.line_items.iter().map(|e| e.meta.id.clone()).collect(),
+        EntityType::PromotedTweet => a.promoted_tweets.iter().map(|e| e.meta.id.clone()).collect(),
+        EntityType::PromotedAccount => a.promoted_accounts.iter().map(|e| e.meta.id.clone()).collect(),
+        EntityType::MediaCreative => a.media_creatives.iter().map(|e| e.meta.id.clone()).collect(),
+        EntityType::OrganicTweet => a.organic_tweets.iter().map(|e| e.id.clone()).collect(),
+    }
+}
+
+/// Differences between the store and the emulator's values at `now` over `range` (DAY), per
+/// account, type and placement; empty when they agree exactly (`null` included).
+pub(crate) fn differences(
+    store: &dyn Store,
+    emu: &Emulator,
+    range_of: impl Fn(&AccountId) -> TimeRange,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, acc) in emu.dataset().accounts().iter().enumerate() {
+        let range = range_of(&acc.id);
+        for entity in types() {
+            for placement in [Placement::AllOnTwitter, Placement::PublisherNetwork] {
+                let q = StatsQuery {
+                    entity,
+                    entity_ids: ids_of(emu, i, entity),
+                    range,
+                    granularity: Granularity::Day,
+                    metric_groups: entity.metric_groups().to_vec(),
+                    placement,
+                    segmentation: None,
+                };
+                let want = sorted(
+                    emu.dataset()
+                        .stats(acc.id.as_str(), &q, now)
+                        .unwrap()
+                        .iter()
+                        .map(wire_stats)
+                        .collect(),
+                );
+                let fq = FactQuery::new(acc.id.clone(), entity, Granularity::Day, range)
+                    .placements([placement]);
+                let got = store.read_stats(&fq).unwrap();
+                let got = sorted(got.into_iter().flat_map(|r| r.data).collect());
+                let want_map: BTreeMap<_, _> = want.iter().map(|e| (e.id.clone(), e)).collect();
+                let got_map: BTreeMap<_, _> = got.iter().map(|e| (e.id.clone(), e)).collect();
+                for (id, w) in &want_map {
+                    let has_data = w.id_data.iter().any(|d| d.metrics.iter().any(|(_, v)| !v.is_null()));
+                    match got_map.get(id) {
+                        None if !has_data => {}
+                        None => out.push(format!("{} {entity} {placement} {id}: missing", acc.id)),
+                        Some(g) if g != w => {
+                            let gm = &g.id_data[0].metrics;
+                            let wm = &w.id_data[0].metrics;
+                            let bad: Vec<_> = wm
+                                .iter()
+                                .filter(|(k, v)| gm.get(k) != Some(v))
+                                .map(|(k, v)| format!("{k}: want {v:?} got {:?}", gm.get(k)))
+                                .take(3)
+                                .collect();
+                            out.push(format!("{} {entity} {placement} {id}: {bad:?}", acc.id));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                for id in got_map.keys() {
+                    if !want_map.contains_key(id) {
+                        out.push(format!("{} {entity} {placement} {id}: unexpected", acc.id));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The history range the engine recorded for `account`.
+pub(crate) fn history(store: &dyn Store, account: &AccountId) -> TimeRange {
+    let start = store
+        .bookmark(account, EntityType::Account, analytics_sync::bookmark::BACKFILL_START)
+        .unwrap()
+        .expect("backfilled");
+    let end = store
+        .bookmark(account, EntityType::Account, analytics_sync::bookmark::BACKFILL_END)
+        .unwrap()
+        .expect("backfilled");
+    TimeRange::new(start, end).unwrap()
+}
