@@ -3,9 +3,9 @@
 //!
 //! - Placements are summed and `null` ("no data") is shown as 0, as the UI does
 //!   (analytics-sync's `Store::read_ui`).
-//! - `--by day`: one row per account and local day, the account's funding instruments summed
-//!   (ACCOUNT-level stats have no spend, so the account's totals come from its funding
-//!   instruments); `--by campaign`: one row per campaign over the range; `--by entity`: one row
+//! - `--by day`: one row per account and local day, the account's campaigns summed
+//!   (ACCOUNT and FUNDING_INSTRUMENT stats have no clicks, video views or, for ACCOUNT, spend;
+//!   every promoted entity belongs to exactly one campaign); `--by campaign`: one row per campaign over the range; `--by entity`: one row
 //!   per entity of `--entity` (line items by default).
 //! - Columns: impressions, engagements, clicks, video views (`video_total_views`) and spend
 //!   (`billed_charge_local_micro`) in the account's currency, with two decimals in tables
@@ -208,7 +208,7 @@ fn summed(ui: &analytics_sync::UiStats, metric: &str, len: usize) -> Vec<i64> {
     out
 }
 
-/// One row per local day: the funding instruments summed.
+/// One row per local day: the campaigns summed.
 fn by_day(
     store: &SqliteStore,
     account: &AccountId,
@@ -217,7 +217,7 @@ fn by_day(
 ) -> anyhow::Result<Vec<Row>> {
     let q = FactQuery::new(
         account.clone(),
-        EntityType::FundingInstrument,
+        EntityType::Campaign,
         Granularity::Day,
         range,
     );

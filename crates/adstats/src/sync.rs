@@ -292,7 +292,7 @@ impl Observer for Progress {
                     None => {
                         // Plain output: a line per tenth of the work.
                         let step = (s.1 / 10).max(1);
-                        if s.0 % step == 0 || s.0 == s.1 {
+                        if s.0.is_multiple_of(step) || s.0 == s.1 {
                             eprintln!("adstats: {}/{} requests stored", s.0, s.1);
                         }
                     }

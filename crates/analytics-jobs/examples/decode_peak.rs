@@ -29,7 +29,7 @@ use std::fs::File;
 use std::time::Instant;
 
 use analytics_core::wire::{IdData, Metrics, Segment};
-use analytics_jobs::decode::{DecodeLimits, EachRow, decode, for_each_entity, read_into};
+use analytics_jobs::decode::{DecodeLimits, EachRow, decode, read_into};
 
 fn vm_hwm() -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -54,8 +54,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("usage: decode_peak stream|collect FILE".into()),
     };
     // The size of the JSON, for the throughput (a decode that keeps nothing).
-    let json_bytes =
-        for_each_entity(File::open(path)?, DecodeLimits::new(), |_| Ok(()))?.decompressed_bytes;
+    let json_bytes = read_into(
+        File::open(path)?,
+        DecodeLimits::new(),
+        EachRow(|_: &str, _| Ok(())),
+    )?
+    .0
+    .decompressed_bytes;
     let mut best = f64::INFINITY;
     let mut summary = String::new();
     for _ in 0..5 {

@@ -2,4 +2,5 @@
 //! the `adstats` binary. One test binary, one module per area.
 
 mod client;
+mod jobs;
 mod serve;

@@ -9,3 +9,5 @@ mod jobs;
 mod output;
 mod serve;
 mod support;
+mod sync;
+mod sync_kill;

@@ -1,7 +1,7 @@
 //! The large result file of the decode bench and of `examples/decode_peak.rs`, made by the
 //! emulator: 20 line items (the 20 with the most data of a 40-line-item dataset), 45 days at
-//! HOUR (2026-03-01 to 2026-04-15, 1,079 buckets: the DST hour of 2026-03-08 in
-//! Los Angeles is inside), ENGAGEMENT + BILLING + VIDEO, segmented by AGE; written by the
+//! HOUR (2026-03-01 to 2026-04-15 UTC, 1,080 hourly buckets), ENGAGEMENT + BILLING + VIDEO,
+//! segmented by AGE (4 segments, 80 rows); written by the
 //! job queue's own writer (`write_stats_gzip`, level 6), as the emulator serves it.
 //!
 //! Included with `#[path]` by the bench and the example (it is not a target of its own).
@@ -72,7 +72,7 @@ pub(crate) fn large_result() -> LargeResult {
             (rows, l.meta.id.clone())
         })
         .collect();
-    by_rows.sort_by(|a, b| b.0.cmp(&a.0));
+    by_rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     let ids: Vec<String> = by_rows.into_iter().take(20).map(|(_, id)| id).collect();
     let valid = ValidStats::from_params(&params(&ids), account.timezone, StatsEndpoint::Async)
         .expect("a valid job");

@@ -217,8 +217,18 @@ impl<'a> Parser<'a> {
         let b = self.b;
         let n = b.len();
         loop {
-            let i = self.i;
-            // The most usual case by far: one digit, then `,` or `]`.
+            let mut i = self.i;
+            // The most usual case by far: runs of one-digit values (hours without delivery are
+            // `0,0,0,...`): four of them at a time.
+            while let Some(eight) = b.get(i..i + 8) {
+                let Some(d) = four_single_digits(eight) else {
+                    break;
+                };
+                v.extend_from_slice(&d);
+                i += 8;
+            }
+            self.i = i;
+            // One digit, then `,` or `]`.
             if let Some(&[c, d]) = b.get(i..i + 2) {
                 let x = c.wrapping_sub(b'0');
                 if x <= 9 {
@@ -298,6 +308,23 @@ impl<'a> Parser<'a> {
             self.ws();
         }
     }
+}
+
+/// `d,d,d,d,` at the start of `eight` (8 bytes): four one-digit values, each followed by a
+/// comma, read as one word.
+#[inline]
+fn four_single_digits(eight: &[u8]) -> Option<[i64; 4]> {
+    let word = u64::from_le_bytes(eight.try_into().ok()?);
+    // Digits become 0..=9 in the even bytes, commas 0 in the odd ones.
+    let x = word ^ 0x2c30_2c30_2c30_2c30;
+    // Odd bytes all zero, and every even byte below 10 (adding 0x76 stays below 0x80).
+    if x & 0xFF00_FF00_FF00_FF00 != 0
+        || (x.wrapping_add(0x0076_0076_0076_0076) & 0x0080_0080_0080_0080) != 0
+    {
+        return None;
+    }
+    let d = |shift: u32| ((x >> shift) & 0xFF) as i64;
+    Some([d(0), d(16), d(32), d(48)])
 }
 
 /// The number at the start of `eight` (8 bytes) when it has one to seven digits and no
@@ -401,9 +428,21 @@ mod tests {
         for s in ["01,     ", "12345678", ",1      ", "-1,     ", "a       "] {
             assert_eq!(short_number(s.as_bytes()), None, "{s}");
         }
+        assert_eq!(four_single_digits(b"0,1,2,9,"), Some([0, 1, 2, 9]));
+        for s in ["0,1,2,9]", "0,1,2,10", "0,1,2:9,", "0,-1,2,9", "0,1,2,9 "] {
+            assert_eq!(four_single_digits(s.as_bytes()), None, "{s}");
+        }
         // Whole series, at every length and position near the end of the buffer.
         for n in 0..40 {
-            let vals: Vec<i64> = (0..n).map(|i| (i * 7919 % 100_003) - 500).collect();
+            let vals: Vec<i64> = (0..n)
+                .map(|i| {
+                    if i % 3 == 0 {
+                        (i * 7919 % 100_003) - 500
+                    } else {
+                        i % 10
+                    }
+                })
+                .collect();
             let text: Vec<String> = vals.iter().map(i64::to_string).collect();
             let json = format!(r#"{{"metrics":{{"a":[{}]}}}}"#, text.join(","));
             let r = parse_row(json.as_bytes(), 0).unwrap();

@@ -590,7 +590,7 @@ pub fn read_into<R: Read + Send, S: StatsSink>(
 }
 
 /// The bytes of JSON the inflating thread of [`read_into`] hands over at a time.
-pub const CHUNK: usize = 64 * 1024;
+pub const CHUNK: usize = 32 * 1024;
 
 /// The chunks in flight between the inflating thread and the parsing one.
 pub const CHANNEL_CHUNKS: usize = 2;

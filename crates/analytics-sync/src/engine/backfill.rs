@@ -192,7 +192,7 @@ impl Engine {
             now: as_of,
             resumed,
         });
-        let tag = format!("bf|{}", as_of.timestamp());
+        let tag = format!("bf|{}", as_of.timestamp_micros());
         let mut items = Vec::new();
         for &entity in &self.config.entity_types {
             let ids = self.entity_ids(target, entity, counters).await?;

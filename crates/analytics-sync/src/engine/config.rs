@@ -1,21 +1,5 @@
-//! [`SyncConfig`]: what the engine syncs and how hard it pushes the API.
-//!
-//! # Defaults
-//!
-//! | field | default | why |
-//! |---|---|---|
-//! | `history_days` | 90 local days ending with today | the default history; one asynchronous job window |
-//! | `entity_types` | every type but ORGANIC_TWEET | organic tweets are not in the entity lists; give their ids to sync them |
-//! | `placements` | ALL_ON_TWITTER, PUBLISHER_NETWORK | the Ads UI sums both (ORGANIC_TWEET: ALL_ON_TWITTER only) |
-//! | `segmentations` | none | each one is a further set of asynchronous jobs |
-//! | `finality` | the API's delays (24 h, 3 days, 14 days) | [`FinalityPolicy::new`] |
-//! | `finality_scope` | metrics and billed spend | re-read buckets until the billing window closes |
-//! | `sync_budget` | 200 requests per pass | 80% of the 250 per 15 minutes of the sync endpoint |
-//! | `job_slots` | 100 per account | the API's concurrent job limit |
-//! | `poll_interval` | 1 s, growing by a quarter to 3 s while nothing changes | a job takes seconds to minutes; a poll is one call per 200 jobs, and a late poll delays the whole wave |
-//! | `max_job_attempts` | 5 | a FAILED job is submitted again up to this many times in all |
-//! | `sync_concurrency`, `download_concurrency` | 4, 4 | a 2-core machine; the API is the bottleneck |
-//! | `lease_ttl` | 10 minutes, renewed while syncing | a crashed worker's accounts are free again soon |
+//! [`SyncConfig`]: what the engine syncs and how hard it pushes the API (its defaults are in
+//! its docs).
 
 use std::time::Duration;
 
@@ -25,6 +9,23 @@ use analytics_core::request::Segmentation;
 use analytics_core::{EntityType, FinalityPolicy, FinalityScope, MetricGroup, Placement};
 
 /// What the engine syncs and how. Start from [`SyncConfig::new`] and change fields.
+///
+/// # Defaults
+///
+/// | field | default | why |
+/// |---|---|---|
+/// | `history_days` | 90 local days ending with today | the default history; one asynchronous job window |
+/// | `entity_types` | every type but ORGANIC_TWEET | organic tweets are not in the entity lists; give their ids to sync them |
+/// | `placements` | ALL_ON_TWITTER, PUBLISHER_NETWORK | the Ads UI sums both (ORGANIC_TWEET: ALL_ON_TWITTER only) |
+/// | `segmentations` | none | each one is a further set of asynchronous jobs |
+/// | `finality` | the API's delays (24 h, 3 days, 14 days) | [`FinalityPolicy::new`] |
+/// | `finality_scope` | metrics and billed spend | re-read buckets until the billing window closes |
+/// | `sync_budget` | 200 requests per pass | 80% of the 250 per 15 minutes of the sync endpoint |
+/// | `job_slots` | 100 per account | the API's concurrent job limit |
+/// | `poll_interval` | 1 s, growing by a quarter to 3 s while nothing changes | a job takes seconds to minutes; a poll is one call per 200 jobs, and a late poll delays the whole wave |
+/// | `max_job_attempts` | 5 | a FAILED job is submitted again up to this many times in all |
+/// | `sync_concurrency`, `download_concurrency` | 4, 4 | a 2-core machine; the API is the bottleneck |
+/// | `lease_ttl` | 30 minutes, renewed every 10 minutes while syncing | longer than the client's longest rate-limit wait (16 minutes); a crashed worker's accounts are free again soon |
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SyncConfig {
@@ -70,7 +71,9 @@ pub struct SyncConfig {
     pub call_attempts: u32,
     /// The first delay between two such attempts (doubling).
     pub call_retry_delay: Duration,
-    /// The name of this worker in the store's leases.
+    /// The name of this worker in the store's leases. Workers sharing a store need distinct
+    /// names; a restarted process keeps its name so that it takes its own lease back at once
+    /// (`adstats sync` always uses `adstats`).
     pub worker: String,
     /// How long an account's lease lasts unless renewed.
     pub lease_ttl: TimeDelta,
@@ -101,7 +104,7 @@ pub struct RealtimeConfig {
 }
 
 impl SyncConfig {
-    /// The defaults of the [module docs](self).
+    /// The defaults of the table above.
     #[expect(
         clippy::new_without_default,
         reason = "a config is built and passed explicitly (style.md practice 11)"
@@ -130,7 +133,7 @@ impl SyncConfig {
             call_attempts: 4,
             call_retry_delay: Duration::from_millis(500),
             worker: "adstats".to_owned(),
-            lease_ttl: TimeDelta::minutes(10),
+            lease_ttl: TimeDelta::minutes(30),
             realtime: RealtimeConfig::new(),
         }
     }

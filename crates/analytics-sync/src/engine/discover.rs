@@ -33,9 +33,8 @@ impl Engine {
     ) -> SyncResult<Vec<EntityId>> {
         let Some(collection) = collection(entity) else {
             return Ok(match entity {
-                EntityType::Account => {
-                    EntityId::new(target.account.as_str()).map_or_else(|_| Vec::new(), |id| vec![id])
-                }
+                EntityType::Account => EntityId::new(target.account.as_str())
+                    .map_or_else(|_| Vec::new(), |id| vec![id]),
                 _ => self.config.organic_tweet_ids.clone(),
             });
         };
@@ -54,11 +53,8 @@ impl Engine {
             let query = query.clone();
             async move {
                 let mut ids = Vec::new();
-                let mut pages = std::pin::pin!(self.client.entity_pages(
-                    &target.account,
-                    collection,
-                    query
-                ));
+                let mut pages =
+                    std::pin::pin!(self.client.entity_pages(&target.account, collection, query));
                 while let Some(page) = pages.next().await {
                     Counters::add(&counters.list_calls, 1);
                     let page = page?;

@@ -64,7 +64,7 @@ pub enum SyncError {
     Join(#[source] tokio::task::JoinError),
     /// Several accounts failed; the first errors are listed.
     #[error("{} accounts failed: {}", .0.len(), summary(.0))]
-    Accounts(Vec<SyncError>),
+    Accounts(Vec<Self>),
 }
 
 fn summary(errors: &[SyncError]) -> String {

@@ -3,21 +3,21 @@
 //!
 //! # Jobs
 //!
-//! Jobs are submitted per account while fewer than [`SyncConfig::job_slots`] of the engine's
+//! Jobs are submitted per account while fewer than [`SyncConfig::job_slots`](super::SyncConfig::job_slots) of the engine's
 //! jobs are open there (a `TOO_MANY_JOBS` answer, from jobs someone else holds, pauses the
 //! account until the next poll), and every job is **recorded in the store right after its
 //! create returns**, with the key of the planned request it computes. Open jobs are polled
-//! together, at most 200 ids per status request, every [`SyncConfig::poll_interval`], the
-//! wait growing by a quarter up to [`SyncConfig::max_poll_interval`] while nothing changes. A
+//! together, at most 200 ids per status request, every [`SyncConfig::poll_interval`](super::SyncConfig::poll_interval), the
+//! wait growing by a quarter up to [`SyncConfig::max_poll_interval`](super::SyncConfig::max_poll_interval) while nothing changes. A
 //! SUCCESS job's result file is downloaded as a stream and decoded entity by entity with
 //! `analytics_jobs::decode`, stored, and its planned request recorded as completed (which
 //! finishes the job's record) in the same store transaction sequence: ingest first, then
 //! completion, so a crash in between ingests the same data again, harmlessly.
 //!
 //! A job that ends FAILED, CANCELLED or EXPIRED, that disappears from the list for ten polls
-//! in a row, or whose result cannot be read ([`SyncConfig::max_download_attempts`] times: SUCCESS
+//! in a row, or whose result cannot be read ([`SyncConfig::max_download_attempts`](super::SyncConfig::max_download_attempts) times: SUCCESS
 //! without a `url` for a long time, a file answering 404, a corrupt file) is given up (its
-//! record finished) and its request submitted again, up to [`SyncConfig::max_job_attempts`]
+//! record finished) and its request submitted again, up to [`SyncConfig::max_job_attempts`](super::SyncConfig::max_job_attempts)
 //! jobs in all.
 //!
 //! # Resuming
@@ -102,7 +102,7 @@ enum Outcome {
 /// What a submission gave.
 enum Submitted {
     /// A job, recorded.
-    Job(InFlight),
+    Job(Box<InFlight>),
     /// `TOO_MANY_JOBS`: the account's slots are full.
     Full,
     /// The API refused the request; it is recorded as done.
@@ -188,7 +188,10 @@ impl Engine {
             };
             let mut open_by_key: HashMap<String, Vec<JobRecord>> = HashMap::new();
             for job in open {
-                open_by_key.entry(job.request_key.clone()).or_default().push(job);
+                open_by_key
+                    .entry(job.request_key.clone())
+                    .or_default()
+                    .push(job);
             }
             let mut planned_keys = HashSet::new();
             for item in items {
@@ -269,7 +272,20 @@ impl Engine {
         let mut download_ready: VecDeque<JobId> = VecDeque::new();
         let mut paused: HashSet<AccountId> = HashSet::new();
         let mut wait = cfg.poll_interval;
+        let mut renewed_at = self.clock.now();
         loop {
+            // Keep the leases of the accounts with work, a third of their life at a time.
+            let now = self.clock.now();
+            if now - renewed_at >= cfg.lease_ttl / 3 {
+                renewed_at = now;
+                let mut accounts: HashSet<AccountId> =
+                    sync_pending.iter().map(|i| i.account.clone()).collect();
+                accounts.extend(job_pending.keys().cloned());
+                accounts.extend(inflight.values().map(|j| j.item.account.clone()));
+                for account in accounts {
+                    self.renew_lease(&account, &mut errors).await;
+                }
+            }
             // Drop the work of accounts that failed.
             if !errors.is_empty() {
                 sync_pending.retain(|i| !errors.contains_key(&i.account));
@@ -297,7 +313,7 @@ impl Engine {
                     };
                     match self.submit(&item, attempt, counters).await {
                         Ok(Submitted::Job(job)) => {
-                            inflight.insert(job.job_id, job);
+                            inflight.insert(job.job_id, *job);
                             open += 1;
                         }
                         Ok(Submitted::Refused) => {}
@@ -386,6 +402,10 @@ impl Engine {
                         wait.mul_f64(1.25).min(cfg.max_poll_interval).max(cfg.poll_interval)
                     };
                 }
+                else => {
+                    // Nothing to wait for this turn (an account just failed): look again.
+                    tokio::time::sleep(cfg.poll_interval).await;
+                }
             }
             // Jobs of failed accounts are left open in the store: a later run polls them.
             if !errors.is_empty() {
@@ -406,12 +426,8 @@ impl Engine {
     }
 
     /// A synchronous request: send, store, record completion. `Ok(None)`: refused.
-    fn sync_task<'a>(
-        &'a self,
-        item: WorkItem,
-        counters: &'a Counters,
-    ) -> impl Future<Output = Outcome> + Send + 'a {
-        async move {
+    async fn sync_task(&self, item: WorkItem, counters: &Counters) -> Outcome {
+        {
             let fetched_at = self.clock.now();
             let result = self
                 .call(&item.account, "get synchronous stats", || {
@@ -446,7 +462,12 @@ impl Engine {
     }
 
     /// Records a refused request as completed, without data.
-    async fn refuse(&self, item: &WorkItem, message: String, counters: &Counters) -> SyncResult<()> {
+    async fn refuse(
+        &self,
+        item: &WorkItem,
+        message: String,
+        counters: &Counters,
+    ) -> SyncResult<()> {
         Counters::add(&counters.refused, 1);
         tracing::warn!(account = %item.account, key = %item.key, %message, "request refused");
         self.observe(&SyncEvent::RequestRefused {
@@ -507,7 +528,7 @@ impl Engine {
             job_id: job.id,
             attempt,
         });
-        Ok(Submitted::Job(InFlight {
+        Ok(Submitted::Job(Box::new(InFlight {
             item: item.clone(),
             job_id: job.id,
             submitted_at,
@@ -517,7 +538,7 @@ impl Engine {
             url_waits: 0,
             bad_results: 0,
             busy: false,
-        }))
+        })))
     }
 
     /// Gives a job up and queues its request again (or fails the account when its attempts are
@@ -612,7 +633,6 @@ impl Engine {
                 errors.entry(account.clone()).or_insert(e);
                 continue;
             }
-            self.renew_lease(&account, errors).await;
             for id in ids {
                 let Some(j) = inflight.get_mut(&id) else {
                     continue;

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use analytics_core::chrono::{DateTime, TimeDelta, Utc};
 use analytics_core::chrono_tz::Tz;
-use analytics_core::ids::{AccountId, EntityId};
 use analytics_core::finality::MetricsFinality;
+use analytics_core::ids::{AccountId, EntityId};
 use analytics_core::plan::{Want, plan};
 use analytics_core::request::ActiveEntitiesQuery;
 use analytics_core::time::{
-    HOUR, RangeLimit, ceil_local_day, floor_hour, floor_local_day, TimeRange,
+    HOUR, RangeLimit, TimeRange, ceil_local_day, floor_hour, floor_local_day,
 };
 use analytics_core::{
     EntityType, FinalityPolicy, FinalityScope, Granularity, MetricGroup, Placement, StatsEndpoint,
@@ -34,12 +34,9 @@ pub fn stage_passed(
     fetched_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> bool {
-    FinalityScope::ALL
-        .iter()
-        .filter(|s| **s <= scope)
-        .any(|s| {
-            policy.is_settled(bucket, *s, now) && policy.needs_refetch(bucket, *s, fetched_at, now)
-        })
+    FinalityScope::ALL.iter().filter(|s| **s <= scope).any(|s| {
+        policy.is_settled(bucket, *s, now) && policy.needs_refetch(bucket, *s, fetched_at, now)
+    })
 }
 
 /// The smallest range of whole local days holding every `[start, end]` of `spans` (instants
@@ -77,7 +74,8 @@ pub(crate) fn chunks(from: DateTime<Utc>, to: DateTime<Utc>, limit: RangeLimit) 
 }
 
 /// What changed, per entity type and placement: each entity's activity span.
-type Changes = BTreeMap<(EntityType, Placement), BTreeMap<EntityId, (DateTime<Utc>, DateTime<Utc>)>>;
+type Changes =
+    BTreeMap<(EntityType, Placement), BTreeMap<EntityId, (DateTime<Utc>, DateTime<Utc>)>>;
 
 /// An incremental pass planned for one account.
 #[derive(Debug)]
@@ -215,10 +213,11 @@ impl Engine {
                         if !self.config.placements.contains(&p) {
                             continue;
                         }
-                        let span = changes.entry((entity, p)).or_default().entry(id.clone()).or_insert((
-                            e.activity_start_time,
-                            e.activity_end_time,
-                        ));
+                        let span = changes
+                            .entry((entity, p))
+                            .or_default()
+                            .entry(id.clone())
+                            .or_insert((e.activity_start_time, e.activity_end_time));
                         span.0 = span.0.min(e.activity_start_time);
                         span.1 = span.1.max(e.activity_end_time);
                     }
@@ -257,7 +256,7 @@ impl Engine {
         }
 
         // ---- what to fetch ----
-        let tag = format!("inc|{}", now.timestamp());
+        let tag = format!("inc|{}", now.timestamp_micros());
         let mut out = Vec::new();
         for ((entity, placement), spans) in changes {
             if !self.config.placements_for(entity).contains(&placement) {
@@ -310,7 +309,13 @@ impl Engine {
                 }
             }
         }
-        Ok(Some((Planned { target: target.clone(), now }, out)))
+        Ok(Some((
+            Planned {
+                target: target.clone(),
+                now,
+            },
+            out,
+        )))
     }
 
     /// Sends `want` to the synchronous endpoint when that takes at most twice as many
@@ -419,14 +424,25 @@ mod tests {
 
     #[test]
     fn windows_fit_the_active_entities_limit() {
-        let w = chunks(t("2026-01-01T00:00:00Z"), t("2026-06-01T05:00:00Z"), RangeLimit::ActiveEntities);
+        let w = chunks(
+            t("2026-01-01T00:00:00Z"),
+            t("2026-06-01T05:00:00Z"),
+            RangeLimit::ActiveEntities,
+        );
         assert_eq!(w.first().unwrap().start(), t("2026-01-01T00:00:00Z"));
         assert_eq!(w.last().unwrap().end(), t("2026-06-01T05:00:00Z"));
         for pair in w.windows(2) {
             assert_eq!(pair[0].end(), pair[1].start());
         }
         assert!(w.iter().all(|r| r.duration() <= TimeDelta::days(90)));
-        assert!(chunks(t("2026-01-01T00:00:00Z"), t("2026-01-01T00:00:00Z"), RangeLimit::ActiveEntities).is_empty());
+        assert!(
+            chunks(
+                t("2026-01-01T00:00:00Z"),
+                t("2026-01-01T00:00:00Z"),
+                RangeLimit::ActiveEntities
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -436,8 +452,20 @@ mod tests {
         let day = TimeRange::new(t("2026-03-01T00:00:00Z"), t("2026-03-02T00:00:00Z")).unwrap();
         let end = day.end();
         // Fetched before its end: the metrics lock at end + 24 h.
-        assert!(!stage_passed(&p, scope, &day, end - HOUR, end + TimeDelta::hours(23)));
-        assert!(stage_passed(&p, scope, &day, end - HOUR, end + TimeDelta::hours(24)));
+        assert!(!stage_passed(
+            &p,
+            scope,
+            &day,
+            end - HOUR,
+            end + TimeDelta::hours(23)
+        ));
+        assert!(stage_passed(
+            &p,
+            scope,
+            &day,
+            end - HOUR,
+            end + TimeDelta::hours(24)
+        ));
         // Read again after the lock: nothing until the spend estimate ends.
         let f = end + TimeDelta::hours(25);
         assert!(!stage_passed(&p, scope, &day, f, end + TimeDelta::days(2)));
@@ -447,8 +475,20 @@ mod tests {
         assert!(!stage_passed(&p, scope, &day, f, end + TimeDelta::days(13)));
         assert!(stage_passed(&p, scope, &day, f, end + TimeDelta::days(14)));
         let f = end + TimeDelta::days(14);
-        assert!(!stage_passed(&p, scope, &day, f, end + TimeDelta::days(400)));
+        assert!(!stage_passed(
+            &p,
+            scope,
+            &day,
+            f,
+            end + TimeDelta::days(400)
+        ));
         // A narrower scope stops after the metrics.
-        assert!(!stage_passed(&p, FinalityScope::Metrics, &day, end + TimeDelta::days(1), end + TimeDelta::days(14)));
+        assert!(!stage_passed(
+            &p,
+            FinalityScope::Metrics,
+            &day,
+            end + TimeDelta::days(1),
+            end + TimeDelta::days(14)
+        ));
     }
 }

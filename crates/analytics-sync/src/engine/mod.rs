@@ -68,7 +68,7 @@
 //! - a backfill records its plan first (`backfill_as_of`, `backfill_planned_start` and
 //!   [`bookmark::BACKFILL_END`] on the ACCOUNT type); a run that finds them plans the same
 //!   requests, under the same keys, skips those completed and polls the jobs still open
-//!   (see [`exec`](self#jobs)). When every request is stored it sets
+//!   (see [Jobs](#jobs)). When every request is stored it sets
 //!   [`bookmark::BACKFILL_START`] (the account is backfilled) and each type's
 //!   [`bookmark::ACTIVE_ENTITIES_END`] to the hour the backfill was planned in;
 //! - an incremental pass records its `now` (`incremental_started`) before it queries anything,
@@ -175,7 +175,12 @@ pub(crate) struct Target {
 impl Engine {
     /// An engine storing into `store`, calling the API with `client`, reading `now` from
     /// `clock` (share the emulator's manual clock in tests).
-    pub fn new(store: Arc<dyn Store>, client: Client, clock: SharedClock, config: SyncConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        client: Client,
+        clock: SharedClock,
+        config: SyncConfig,
+    ) -> Self {
         Self {
             store,
             client,
@@ -427,7 +432,9 @@ impl Engine {
     }
 }
 
-/// The key a planned request is recorded under: the pass's tag and the request's parameters.
+/// The key a planned request is recorded under: the pass's tag (its mode and its `now` in
+/// microseconds, so two passes are told apart unless they run at the same instant, as with a
+/// frozen clock, when they are the same pass) and the request's parameters.
 pub(crate) fn request_key(tag: &str, request: &ValidStats) -> String {
     format!(
         "{tag}|{}",

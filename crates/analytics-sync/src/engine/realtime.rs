@@ -18,6 +18,9 @@ use super::events::{Counters, Mode, SyncEvent};
 use super::exec::WorkItem;
 use super::{Engine, Target};
 
+/// The active entities of one placement and the hull of their activity in the window.
+type Active = (Vec<EntityId>, DateTime<Utc>, DateTime<Utc>);
+
 impl Engine {
     /// Cycles until `shutdown`; returns the accounts' errors of the last cycle that failed.
     pub(crate) async fn watch_loop(
@@ -85,7 +88,11 @@ impl Engine {
     }
 
     /// One cycle's requests for `target`: the active entities of the last hours, at HOUR.
-    async fn plan_realtime(&self, target: &Target, counters: &Counters) -> SyncResult<Vec<WorkItem>> {
+    async fn plan_realtime(
+        &self,
+        target: &Target,
+        counters: &Counters,
+    ) -> SyncResult<Vec<WorkItem>> {
         let rt = &self.config.realtime;
         let now = self.clock.now();
         let end = floor_hour(now) + HOUR;
@@ -97,7 +104,7 @@ impl Engine {
             resumed: false,
         });
         let mut out = Vec::new();
-        let tag = format!("rt|{}", now.timestamp());
+        let tag = format!("rt|{}", now.timestamp_micros());
         for &entity in rt.entity_types.iter().filter(|t| t.has_active_entities()) {
             let query = ActiveEntitiesQuery {
                 entity,
@@ -119,8 +126,7 @@ impl Engine {
                     self.client.active_entities(&target.account, &query)
                 })
                 .await?;
-            let mut per_placement: BTreeMap<Placement, (Vec<EntityId>, DateTime<Utc>, DateTime<Utc>)> =
-                BTreeMap::new();
+            let mut per_placement: BTreeMap<Placement, Active> = BTreeMap::new();
             for e in answer.data {
                 let Ok(id) = e.entity_id.parse::<EntityId>() else {
                     continue;

@@ -20,11 +20,12 @@ async fn backfill_then_incremental_equals_the_emulator() {
     let api = Api::start(emu, now(), None).await;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let events = Arc::new(Recorder::default());
-    let engine = api.engine(Arc::clone(&store), config()).with_observer(events.clone());
+    let engine = api
+        .engine(Arc::clone(&store), config())
+        .with_observer(events.clone());
     let accounts = api.accounts();
 
     let summary = engine.sync(&accounts).await.into_result().unwrap();
-    eprintln!("{summary}");
     assert_eq!(summary.accounts, 3);
     assert_eq!(summary.backfilled, 3);
     assert!(summary.jobs_submitted > 0);
@@ -35,14 +36,14 @@ async fn backfill_then_incremental_equals_the_emulator() {
     api.clock.advance(TimeDelta::hours(2));
     events.take();
     let summary = engine.sync(&accounts).await.into_result().unwrap();
-    eprintln!("{summary}");
     assert_eq!(summary.backfilled, 0);
-    assert!(
-        events.take().iter().all(|e| !matches!(
-            e,
-            analytics_sync::engine::SyncEvent::PassStarted { mode: Mode::Backfill, .. }
-        ))
-    );
+    assert!(events.take().iter().all(|e| !matches!(
+        e,
+        analytics_sync::engine::SyncEvent::PassStarted {
+            mode: Mode::Backfill,
+            ..
+        }
+    )));
     let now = api.now();
     let diff = differences(
         &*store,

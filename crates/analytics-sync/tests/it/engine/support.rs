@@ -14,7 +14,7 @@ use analytics_emulator::emulator::wire_stats;
 use analytics_emulator::{DatasetConfig, Emulator, StatsQuery};
 use analytics_http::client::Client;
 use analytics_http::oauth::Credentials;
-use analytics_http::server::{Backend, RouteKind, RunningServer, Server, ServerConfig};
+use analytics_http::server::{Backend, RunningServer, Server, ServerConfig};
 use analytics_http::{ManualClock, SharedClock};
 use analytics_jobs::server::{JobQueue, JobsConfig, ProcessingModel};
 use analytics_sync::engine::{Engine, Observer, SyncConfig, SyncEvent};
@@ -50,7 +50,11 @@ pub(crate) struct Api {
 
 impl Api {
     /// Serves `emulator` at `now` with instant jobs (or `jobs`).
-    pub(crate) async fn start(emulator: Emulator, now: DateTime<Utc>, jobs: Option<JobsConfig>) -> Self {
+    pub(crate) async fn start(
+        emulator: Emulator,
+        now: DateTime<Utc>,
+        jobs: Option<JobsConfig>,
+    ) -> Self {
         let clock = ManualClock::new(now);
         let shared = SharedClock::new(clock.clone());
         let emulator = Arc::new(emulator);
@@ -88,11 +92,6 @@ impl Api {
         analytics_http::Clock::now(&self.clock)
     }
 
-    /// Requests the server saw on `route`.
-    pub(crate) fn calls(&self, route: RouteKind) -> u64 {
-        self.server.as_ref().unwrap().stats().route(route)
-    }
-
     /// An engine over `store` with test timings.
     pub(crate) fn engine(&self, store: Arc<dyn Store>, config: SyncConfig) -> Engine {
         Engine::new(store, self.client.clone(), self.shared_clock(), config)
@@ -124,7 +123,12 @@ pub(crate) fn client(base: &str, clock: SharedClock) -> Client {
             "adstats-demo-token-secret",
         ))
         .clock(clock)
-        .backoff(Backoff::new(TimeDelta::milliseconds(5), 2.0, TimeDelta::milliseconds(50), 6))
+        .backoff(Backoff::new(
+            TimeDelta::milliseconds(5),
+            2.0,
+            TimeDelta::milliseconds(50),
+            6,
+        ))
         .max_wait(Duration::from_secs(5))
         .build()
         .unwrap()
@@ -172,12 +176,28 @@ fn ids_of(emu: &Emulator, acc: usize, entity: EntityType) -> Vec<String> {
     let a = &emu.dataset().accounts()[acc];
     match entity {
         EntityType::Account => vec![a.id.to_string()],
-        EntityType::FundingInstrument => a.funding_instruments.iter().map(|e| e.meta.id.clone()).collect(),
+        EntityType::FundingInstrument => a
+            .funding_instruments
+            .iter()
+            .map(|e| e.meta.id.clone())
+            .collect(),
         EntityType::Campaign => a.campaigns.iter().map(|e| e.meta.id.clone()).collect(),
         EntityType::LineItem => a.line_items.iter().map(|e| e.meta.id.clone()).collect(),
-        EntityType::PromotedTweet => a.promoted_tweets.iter().map(|e| e.meta.id.clone()).collect(),
-        EntityType::PromotedAccount => a.promoted_accounts.iter().map(|e| e.meta.id.clone()).collect(),
-        EntityType::MediaCreative => a.media_creatives.iter().map(|e| e.meta.id.clone()).collect(),
+        EntityType::PromotedTweet => a
+            .promoted_tweets
+            .iter()
+            .map(|e| e.meta.id.clone())
+            .collect(),
+        EntityType::PromotedAccount => a
+            .promoted_accounts
+            .iter()
+            .map(|e| e.meta.id.clone())
+            .collect(),
+        EntityType::MediaCreative => a
+            .media_creatives
+            .iter()
+            .map(|e| e.meta.id.clone())
+            .collect(),
         EntityType::OrganicTweet => a.organic_tweets.iter().map(|e| e.id.clone()).collect(),
     }
 }
@@ -219,7 +239,10 @@ pub(crate) fn differences(
                 let want_map: BTreeMap<_, _> = want.iter().map(|e| (e.id.clone(), e)).collect();
                 let got_map: BTreeMap<_, _> = got.iter().map(|e| (e.id.clone(), e)).collect();
                 for (id, w) in &want_map {
-                    let has_data = w.id_data.iter().any(|d| d.metrics.iter().any(|(_, v)| !v.is_null()));
+                    let has_data = w
+                        .id_data
+                        .iter()
+                        .any(|d| d.metrics.iter().any(|(_, v)| !v.is_null()));
                     match got_map.get(id) {
                         None if !has_data => {}
                         None => out.push(format!("{} {entity} {placement} {id}: missing", acc.id)),
@@ -251,12 +274,56 @@ pub(crate) fn differences(
 /// The history range the engine recorded for `account`.
 pub(crate) fn history(store: &dyn Store, account: &AccountId) -> TimeRange {
     let start = store
-        .bookmark(account, EntityType::Account, analytics_sync::bookmark::BACKFILL_START)
+        .bookmark(
+            account,
+            EntityType::Account,
+            analytics_sync::bookmark::BACKFILL_START,
+        )
         .unwrap()
         .expect("backfilled");
     let end = store
-        .bookmark(account, EntityType::Account, analytics_sync::bookmark::BACKFILL_END)
+        .bookmark(
+            account,
+            EntityType::Account,
+            analytics_sync::bookmark::BACKFILL_END,
+        )
         .unwrap()
         .expect("backfilled");
     TimeRange::new(start, end).unwrap()
+}
+
+/// Everything the store holds at DAY for the test's entity types over each account's
+/// history, as the API would answer (for comparing two stores).
+pub(crate) fn dump(store: &dyn Store) -> BTreeMap<String, Vec<EntityStats>> {
+    let mut out = BTreeMap::new();
+    for (account, _) in store.accounts().unwrap() {
+        let range = history(store, &account);
+        for entity in types() {
+            for placement in [Placement::AllOnTwitter, Placement::PublisherNetwork] {
+                let q = FactQuery::new(account.clone(), entity, Granularity::Day, range)
+                    .placements([placement]);
+                let data = store
+                    .read_stats(&q)
+                    .unwrap()
+                    .into_iter()
+                    .flat_map(|r| r.data)
+                    .collect();
+                out.insert(format!("{account} {entity} {placement}"), sorted(data));
+            }
+        }
+    }
+    out
+}
+
+/// A tiny deterministic generator for random points.
+pub(crate) struct Lcg(pub(crate) u64);
+
+impl Lcg {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n.max(1)
+    }
 }

@@ -1,0 +1,86 @@
+//! `adstats sync` into a store file, run twice, and `adstats report` of what it stored, against
+//! the embedded emulator frozen at a fixed instant (deterministic numbers).
+
+use crate::support::{NOW, adstats, stderr, stdout};
+
+fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    adstats()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn sync_then_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let sync = ["sync", "--history-days", "14", "--now", NOW];
+    let out = run_in(dir.path(), &sync);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("accounts: 3 (3 backfilled)"), "{text}");
+    assert!(text.contains("0 refused"), "{text}");
+    assert!(dir.path().join("adstats.db").exists());
+    // Plain progress lines without a terminal.
+    let err = stderr(&out);
+    assert!(err.contains(": backfill done"), "{err}");
+
+    // Again: only an incremental pass.
+    let out = run_in(dir.path(), &sync);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("accounts: 3 (0 backfilled)"), "{text}");
+    assert!(text.contains("jobs:     0 submitted"), "{text}");
+
+    let report = |args: &[&str]| {
+        let out = run_in(dir.path(), &[&["report"], args].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    insta::assert_snapshot!("report_by_campaign", report(&["--by", "campaign"]));
+    insta::assert_snapshot!(
+        "report_by_day_csv",
+        report(&["--by", "day", "--days", "5", "--format", "csv"])
+    );
+    let json: serde_json::Value = serde_json::from_str(&report(&[
+        "--by",
+        "entity",
+        "--entity",
+        "promoted_tweet",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        3 * 16,
+        "16 promoted tweets in each demo account"
+    );
+    assert!(rows.iter().all(|r| r["spend_micro"].is_i64()));
+
+    // The chart is an SVG drawn by plotters.
+    let svg = dir.path().join("daily.svg");
+    let out = run_in(
+        dir.path(),
+        &["report", "--days", "7", "--chart", svg.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg") && text.contains("impressions"),
+        "{text:.200}"
+    );
+}
+
+#[test]
+fn report_without_a_store_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["report"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("run `adstats sync` first"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,326 @@
+//! Figures of the sync engine against the emulator served on 127.0.0.1 (for BENCHMARKS.md):
+//!
+//! 1. backfill of the demo dataset (3 accounts, 90 days, every entity type and valid group,
+//!    both placements) on the real clock with the emulator's realistic job durations: wall
+//!    time against the lower bound (per account, jobs in waves of 100 slots, each wave as long
+//!    as its slowest job; accounts in parallel), and stats requests against the planner's
+//!    minimum;
+//! 2. incremental passes (virtual time, instant jobs) one hour and one day after a backfill:
+//!    calls and rows against a blanket 14-day re-pull of every entity.
+//!
+//! `cargo bench -p analytics-sync --bench sync` prints them; nothing is asserted.
+
+#![allow(clippy::print_stdout)] // a bench binary reports on stdout
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use analytics_core::chrono::{DateTime, Days, TimeDelta, Utc};
+use analytics_core::plan::{Want, plan};
+use analytics_core::time::{ceil_local_day, local_date, local_midnight};
+use analytics_core::{Backoff, EntityType, Granularity, Placement, StatsEndpoint, TimeRange};
+use analytics_emulator::{DatasetConfig, Emulator};
+use analytics_http::client::{Client, EntityCollection, ListQuery};
+use analytics_http::oauth::Credentials;
+use analytics_http::server::{Backend, RunningServer, Server, ServerConfig};
+use analytics_http::{Clock, ManualClock, SharedClock, SystemClock};
+use analytics_jobs::server::{JobsConfig, ProcessingModel};
+use analytics_sync::SqliteStore;
+use analytics_sync::engine::{Engine, Observer, SyncConfig, SyncEvent, SyncSummary};
+use futures_util::TryStreamExt;
+
+async fn serve(
+    emu: Arc<Emulator>,
+    clock: SharedClock,
+    jobs: JobsConfig,
+) -> (RunningServer, Client) {
+    let mut config = ServerConfig::new();
+    config.job_routes = Some(emu.job_queue(clock.clone(), jobs).unwrap());
+    let server = Server::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        emu as Arc<dyn Backend>,
+        clock.clone(),
+        config,
+    )
+    .await
+    .unwrap();
+    let client = Client::builder(server.base_url())
+        .credentials(Credentials::new(
+            "adstats-demo-consumer",
+            "adstats-demo-consumer-secret",
+            "adstats-demo-token",
+            "adstats-demo-token-secret",
+        ))
+        .clock(clock)
+        .backoff(Backoff::new(
+            TimeDelta::milliseconds(10),
+            2.0,
+            TimeDelta::seconds(1),
+            6,
+        ))
+        .build()
+        .unwrap();
+    (server, client)
+}
+
+/// Every id of every configured type of `account`, through the API.
+async fn ids(client: &Client, emu: &Emulator, account: usize) -> Vec<(EntityType, Vec<String>)> {
+    let acc = &emu.dataset().accounts()[account];
+    let mut out = vec![(EntityType::Account, vec![acc.id.to_string()])];
+    for (t, c) in [
+        (
+            EntityType::FundingInstrument,
+            EntityCollection::FundingInstruments,
+        ),
+        (EntityType::Campaign, EntityCollection::Campaigns),
+        (EntityType::LineItem, EntityCollection::LineItems),
+        (EntityType::PromotedTweet, EntityCollection::PromotedTweets),
+        (
+            EntityType::PromotedAccount,
+            EntityCollection::PromotedAccounts,
+        ),
+        (EntityType::MediaCreative, EntityCollection::MediaCreatives),
+    ] {
+        let q = ListQuery::new()
+            .count(1000)
+            .with_deleted(true)
+            .validate(Some(c))
+            .unwrap();
+        let pages: Vec<_> = client
+            .entity_pages(&acc.id, c, q)
+            .try_collect()
+            .await
+            .unwrap();
+        out.push((
+            t,
+            pages
+                .iter()
+                .flat_map(|p| &p.data)
+                .filter_map(|o| Some(o.get("id")?.as_str()?.to_owned()))
+                .collect(),
+        ));
+    }
+    out
+}
+
+/// The planner's requests for every type of `account` over `range`.
+fn planned(
+    ids: &[(EntityType, Vec<String>)],
+    range: TimeRange,
+    tz: analytics_core::chrono_tz::Tz,
+    endpoint: StatsEndpoint,
+) -> Vec<analytics_core::ValidStats> {
+    let mut out = Vec::new();
+    for (t, ids) in ids {
+        if ids.is_empty() {
+            continue;
+        }
+        let want = Want {
+            entity: *t,
+            entity_ids: ids.iter().map(|i| i.parse().unwrap()).collect(),
+            range,
+            granularity: Granularity::Day,
+            metric_groups: t.metric_groups().to_vec(),
+            placements: vec![Placement::AllOnTwitter, Placement::PublisherNetwork],
+            segmentation: None,
+            endpoint,
+        };
+        out.extend(plan(&want, tz).unwrap().requests().map(|r| r.request));
+    }
+    out
+}
+
+fn days_back(end: DateTime<Utc>, days: u64, tz: analytics_core::chrono_tz::Tz) -> DateTime<Utc> {
+    local_midnight(
+        local_date(end, tz)
+            .checked_sub_days(Days::new(days))
+            .unwrap(),
+        tz,
+    )
+}
+
+async fn backfill_figures() {
+    let clock = SharedClock::new(SystemClock);
+    let now = clock.now();
+    let emu = Arc::new(
+        Emulator::builder()
+            .seed(42)
+            .config(DatasetConfig::anchored_at(now - TimeDelta::days(1)))
+            .build()
+            .unwrap(),
+    );
+    let (server, client) = serve(Arc::clone(&emu), clock.clone(), JobsConfig::new()).await;
+    // The lower bound, from the planner and the emulator's job model.
+    let model = ProcessingModel::size_based();
+    let mut minimum = 0;
+    let mut bound = Duration::ZERO;
+    for (i, acc) in emu.dataset().accounts().iter().enumerate() {
+        let tz = acc.timezone;
+        let end = ceil_local_day(now, tz);
+        let range = TimeRange::new(days_back(end, 90, tz), end).unwrap();
+        let reqs = planned(
+            &ids(&client, &emu, i).await,
+            range,
+            tz,
+            StatsEndpoint::Async,
+        );
+        minimum += reqs.len();
+        let mut lat: Vec<Duration> = reqs
+            .iter()
+            .map(|r| {
+                let p = model.phases(model.cells(r, tz));
+                (p.queued + p.processing + p.uploading).to_std().unwrap()
+            })
+            .collect();
+        lat.sort_unstable_by(|a, b| b.cmp(a));
+        let account_bound: Duration = lat.chunks(100).map(|w| w[0]).sum();
+        bound = bound.max(account_bound);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).unwrap());
+    let timeline = Arc::new(Timeline(clock.now(), std::sync::Mutex::new(Vec::new())));
+    let engine = Engine::new(store, client, clock, SyncConfig::new())
+        .with_observer(Arc::clone(&timeline) as Arc<dyn Observer>);
+    let accounts: Vec<_> = emu
+        .dataset()
+        .accounts()
+        .iter()
+        .map(|a| a.id.clone())
+        .collect();
+    let s = engine.backfill(&accounts).await.into_result().unwrap();
+    let t = timeline.1.lock().unwrap().clone();
+    let at = |what: &str| {
+        t.iter()
+            .filter(|(w, _)| *w == what)
+            .map(|(_, d)| *d)
+            .collect::<Vec<f64>>()
+    };
+    let (sub, done) = (at("submitted"), at("done"));
+    println!(
+        "backfill of the demo dataset (3 accounts, 90 days, real clock, realistic job durations)"
+    );
+    println!(
+        "  wall time {:.2} s; lower bound {:.2} s (jobs in waves of 100 per account x slowest job); ratio {:.2}",
+        s.wall_time.as_secs_f64(),
+        bound.as_secs_f64(),
+        s.wall_time.as_secs_f64() / bound.as_secs_f64()
+    );
+    println!(
+        "  stats requests {} (jobs {}, sync {}); planner minimum {minimum}",
+        s.stats_requests(),
+        s.jobs_submitted,
+        s.sync_requests
+    );
+    println!(
+        "  all calls {}: {} lists, {} creates, {} polls, {} downloads; rows {} ({:.0} rows/s)",
+        s.api_calls(),
+        s.list_calls,
+        s.jobs_submitted,
+        s.job_polls,
+        s.downloads,
+        s.rows_written,
+        s.rows_written as f64 / s.wall_time.as_secs_f64()
+    );
+    println!(
+        "  timeline: jobs submitted {:.2}..{:.2} s, results stored {:.2}..{:.2} s",
+        sub.first().copied().unwrap_or(0.0),
+        sub.last().copied().unwrap_or(0.0),
+        done.first().copied().unwrap_or(0.0),
+        done.last().copied().unwrap_or(0.0)
+    );
+    server.shutdown().await;
+}
+
+/// When things happened, in seconds from the start.
+#[derive(Debug)]
+struct Timeline(DateTime<Utc>, std::sync::Mutex<Vec<(&'static str, f64)>>);
+
+impl Observer for Timeline {
+    fn event(&self, e: &SyncEvent) {
+        let what = match e {
+            SyncEvent::JobSubmitted { .. } => "submitted",
+            SyncEvent::RequestDone { .. } => "done",
+            _ => return,
+        };
+        let t = (SystemClock.now() - self.0).num_milliseconds() as f64 / 1000.0;
+        self.1.lock().unwrap().push((what, t));
+    }
+}
+
+fn line(name: &str, s: &SyncSummary) {
+    println!(
+        "  {name}: {} stats requests ({} sync, {} jobs), {} calls in all, {} rows written, {} changed",
+        s.stats_requests(),
+        s.sync_requests,
+        s.jobs_submitted,
+        s.api_calls(),
+        s.rows_written,
+        s.rows_changed
+    );
+}
+
+async fn incremental_figures() {
+    let start = DatasetConfig::default().anchor + TimeDelta::hours(27);
+    let manual = ManualClock::new(start);
+    let clock = SharedClock::new(manual.clone());
+    let emu = Arc::new(
+        Emulator::builder()
+            .seed(42)
+            .config(DatasetConfig::anchored_at(start - TimeDelta::days(1)))
+            .build()
+            .unwrap(),
+    );
+    let mut jobs = JobsConfig::new();
+    jobs.model = ProcessingModel::instant();
+    let (server, client) = serve(Arc::clone(&emu), clock.clone(), jobs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).unwrap());
+    let mut config = SyncConfig::new();
+    config.poll_interval = Duration::from_millis(20);
+    let engine = Engine::new(store, client.clone(), clock.clone(), config);
+    let accounts: Vec<_> = emu
+        .dataset()
+        .accounts()
+        .iter()
+        .map(|a| a.id.clone())
+        .collect();
+    engine.backfill(&accounts).await.into_result().unwrap();
+    println!("incremental passes after a backfill (virtual time, demo dataset)");
+    for (name, step) in [
+        ("1 hour later", TimeDelta::hours(1)),
+        ("1 more hour", TimeDelta::hours(1)),
+        ("1 day later", TimeDelta::days(1)),
+    ] {
+        manual.advance(step);
+        let s = engine.incremental(&accounts).await.into_result().unwrap();
+        line(name, &s);
+    }
+    // The blanket 14-day re-pull: every entity, every group, both placements, the last 14
+    // local days and today.
+    let now = clock.now();
+    let (mut sync, mut jobs_n) = (0, 0);
+    for (i, acc) in emu.dataset().accounts().iter().enumerate() {
+        let tz = acc.timezone;
+        let end = ceil_local_day(now, tz);
+        let range = TimeRange::new(days_back(end, 15, tz), end).unwrap();
+        let ids = ids(&client, &emu, i).await;
+        sync += planned(&ids, range, tz, StatsEndpoint::Sync).len();
+        jobs_n += planned(&ids, range, tz, StatsEndpoint::Async).len();
+    }
+    println!(
+        "  blanket 14-day re-pull: {sync} sync requests, or {jobs_n} jobs ({} calls with one download each)",
+        2 * jobs_n
+    );
+    server.shutdown().await;
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        backfill_figures().await;
+        incremental_figures().await;
+    });
+}

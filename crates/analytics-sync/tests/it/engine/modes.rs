@@ -1,0 +1,168 @@
+//! The real-time mode and segmented backfills.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use analytics_core::chrono::TimeDelta;
+use analytics_core::request::Segmentation;
+use analytics_core::time::{HOUR, floor_hour};
+use analytics_core::{EntityType, Granularity, Placement, SegmentationType, TimeRange};
+use analytics_emulator::Emulator;
+use analytics_emulator::emulator::wire_stats;
+use analytics_sync::engine::{Mode, SyncEvent};
+use analytics_sync::{FactQuery, SqliteStore, Store};
+
+use super::support::{Api, Recorder, config, now, small_config};
+
+fn emulator() -> Emulator {
+    Emulator::builder()
+        .seed(31)
+        .config(small_config(now() - TimeDelta::days(1)))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_keeps_the_last_hours_at_hour_within_the_rate_limit() {
+    let api = Api::start(emulator(), now(), None).await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let events = Arc::new(Recorder::default());
+    let mut config = config();
+    config.realtime.min_interval = Duration::from_millis(20);
+    // A tight limit: the cadence stretches to keep inside it.
+    config.realtime.rate_limit = 250;
+    let engine = api
+        .engine(Arc::clone(&store), config.clone())
+        .with_observer(events.clone());
+    let accounts = api.accounts();
+    let seen = Arc::clone(&events);
+    let stop = async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let cycles = seen
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| matches!(e, SyncEvent::CycleFinished { .. }))
+                .count();
+            if cycles >= 1 {
+                break;
+            }
+        }
+    };
+    let report = engine.watch(&accounts, stop).await;
+    let summary = report.into_result().unwrap();
+    assert!(summary.sync_requests > 0);
+    assert_eq!(
+        summary.jobs_submitted, 0,
+        "real time uses the sync endpoint only"
+    );
+    let events = events.take();
+    for e in &events {
+        match e {
+            SyncEvent::Planned { mode, endpoint, .. } => {
+                assert_eq!(*mode, Mode::Realtime);
+                assert_eq!(*endpoint, analytics_core::StatsEndpoint::Sync);
+            }
+            SyncEvent::CycleFinished { requests, wait } => {
+                // The cadence keeps cycles of this size inside 80% of the limit.
+                let per_window = 900.0 / wait.as_secs_f64() * *requests as f64;
+                assert!(per_window <= 200.5, "{requests} every {wait:?}");
+            }
+            _ => {}
+        }
+    }
+    // The line items' last hours are the emulator's, at HOUR.
+    let acc = &api.emulator.dataset().accounts()[0];
+    let end = floor_hour(api.now()) + HOUR;
+    let range = TimeRange::new(end - TimeDelta::hours(7), end).unwrap();
+    let ids: Vec<String> = acc.line_items.iter().map(|l| l.meta.id.clone()).collect();
+    let q = analytics_emulator::StatsQuery {
+        entity: EntityType::LineItem,
+        entity_ids: ids,
+        range,
+        granularity: Granularity::Hour,
+        metric_groups: config.realtime.metric_groups.clone(),
+        placement: Placement::AllOnTwitter,
+        segmentation: None,
+    };
+    let want: Vec<_> = api
+        .emulator
+        .dataset()
+        .stats(acc.id.as_str(), &q, api.now())
+        .unwrap()
+        .iter()
+        .map(wire_stats)
+        .filter(|e| {
+            e.id_data
+                .iter()
+                .any(|d| d.metrics.iter().any(|(_, v)| !v.is_null()))
+        })
+        .collect();
+    assert!(!want.is_empty(), "line items serve in the last hours");
+    let fq = FactQuery::new(
+        acc.id.clone(),
+        EntityType::LineItem,
+        Granularity::Hour,
+        range,
+    )
+    .placements([Placement::AllOnTwitter])
+    .metric_groups(config.realtime.metric_groups.clone());
+    let got: Vec<_> = store
+        .read_stats(&fq)
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.data)
+        .collect();
+    for w in &want {
+        let g = got.iter().find(|g| g.id == w.id).expect("stored");
+        assert_eq!(
+            g.id_data[0].metrics.get("impressions"),
+            w.id_data[0].metrics.get("impressions"),
+            "{}",
+            w.id
+        );
+    }
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segmented_backfills_go_through_jobs() {
+    let api = Api::start(emulator(), now(), None).await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let events = Arc::new(Recorder::default());
+    let mut config = config();
+    config.history_days = 7;
+    config.segmentations = vec![Segmentation::new(SegmentationType::Age)];
+    let engine = api
+        .engine(Arc::clone(&store), config)
+        .with_observer(events.clone());
+    let accounts = api.accounts();
+    engine.backfill(&accounts).await.into_result().unwrap();
+    let acc = &accounts[0];
+    let h = super::support::history(&*store, acc);
+    let q = FactQuery::new(acc.clone(), EntityType::LineItem, Granularity::Day, h)
+        .segmentation(Some(SegmentationType::Age));
+    let data: Vec<_> = store
+        .read_stats(&q)
+        .unwrap()
+        .into_iter()
+        .flat_map(|r| r.data)
+        .collect();
+    assert!(
+        data.iter()
+            .any(|e| e.id_data.iter().any(|d| d.segment.is_some())),
+        "segmented facts are stored"
+    );
+    // MEDIA_CREATIVE cannot be segmented: no segmented request for it.
+    let planned = events.take();
+    assert!(planned.iter().any(|e| matches!(
+        e,
+        SyncEvent::Planned {
+            entity: EntityType::LineItem,
+            ..
+        }
+    )));
+    api.stop().await;
+}
