@@ -100,7 +100,8 @@ const VIDEO: &[&str] = &[
 
 const MEDIA: &[&str] = &["media_views", "media_engagements"];
 
-const WEB_CONVERSION: &[&str] = &[
+/// The WEB_CONVERSION metrics (objects), in catalog order.
+pub const WEB_CONVERSION_METRICS: &[&str] = &[
     "conversion_purchases",
     "conversion_sign_ups",
     "conversion_site_visits",
@@ -108,7 +109,8 @@ const WEB_CONVERSION: &[&str] = &[
     "conversion_custom",
 ];
 
-const MOBILE_CONVERSION: &[&str] = &[
+/// The MOBILE_CONVERSION metrics (objects), in catalog order.
+pub const MOBILE_CONVERSION_METRICS: &[&str] = &[
     "mobile_conversion_spent_credits",
     "mobile_conversion_installs",
     "mobile_conversion_content_views",
@@ -134,7 +136,8 @@ const MOBILE_CONVERSION: &[&str] = &[
     "mobile_conversion_site_visits",
 ];
 
-const LTV: &[&str] = &[
+/// The LIFE_TIME_VALUE_MOBILE_CONVERSION metrics (objects), in catalog order.
+pub const LTV_METRICS: &[&str] = &[
     "mobile_conversion_lifetime_value_purchases",
     "mobile_conversion_lifetime_value_sign_ups",
     "mobile_conversion_lifetime_value_updates",
@@ -171,9 +174,9 @@ pub fn metrics(entity: EntityType, group: MetricGroup) -> impl Iterator<Item = M
                 MetricGroup::Billing => (BILLING, &[]),
                 MetricGroup::Video => (VIDEO, &[]),
                 MetricGroup::Media => (MEDIA, &[]),
-                MetricGroup::WebConversion => (WEB_CONVERSION, &[]),
-                MetricGroup::MobileConversion => (MOBILE_CONVERSION, &[]),
-                MetricGroup::LifeTimeValueMobileConversion => (LTV, &[]),
+                MetricGroup::WebConversion => (WEB_CONVERSION_METRICS, &[]),
+                MetricGroup::MobileConversion => (MOBILE_CONVERSION_METRICS, &[]),
+                MetricGroup::LifeTimeValueMobileConversion => (LTV_METRICS, &[]),
             }
         };
     names
@@ -221,9 +224,9 @@ pub fn group_of(name: &str) -> Option<MetricGroup> {
         (BILLING, MetricGroup::Billing),
         (VIDEO, MetricGroup::Video),
         (MEDIA, MetricGroup::Media),
-        (WEB_CONVERSION, MetricGroup::WebConversion),
-        (MOBILE_CONVERSION, MetricGroup::MobileConversion),
-        (LTV, MetricGroup::LifeTimeValueMobileConversion),
+        (WEB_CONVERSION_METRICS, MetricGroup::WebConversion),
+        (MOBILE_CONVERSION_METRICS, MetricGroup::MobileConversion),
+        (LTV_METRICS, MetricGroup::LifeTimeValueMobileConversion),
     ];
     groups
         .iter()

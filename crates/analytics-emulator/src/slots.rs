@@ -81,13 +81,7 @@ pub(crate) mod base {
 pub(crate) const N_BASE: usize = 29;
 
 /// WEB_CONVERSION metrics, in slot order.
-pub(crate) const WEB: &[&str] = &[
-    "conversion_purchases",
-    "conversion_sign_ups",
-    "conversion_site_visits",
-    "conversion_downloads",
-    "conversion_custom",
-];
+pub(crate) const WEB: &[&str] = catalog::WEB_CONVERSION_METRICS;
 /// Leaves of a web conversion object, in slot order (the catalog's order).
 pub(crate) const WEB_LEAVES: &[&str] = catalog::WEB_CONVERSION_LEAVES;
 /// First web conversion slot.
@@ -111,31 +105,7 @@ pub(crate) mod web {
 }
 
 /// MOBILE_CONVERSION metrics, in slot order.
-pub(crate) const MOBILE: &[&str] = &[
-    "mobile_conversion_spent_credits",
-    "mobile_conversion_installs",
-    "mobile_conversion_content_views",
-    "mobile_conversion_add_to_wishlists",
-    "mobile_conversion_checkouts_initiated",
-    "mobile_conversion_reservations",
-    "mobile_conversion_tutorials_completed",
-    "mobile_conversion_achievements_unlocked",
-    "mobile_conversion_searches",
-    "mobile_conversion_add_to_carts",
-    "mobile_conversion_payment_info_additions",
-    "mobile_conversion_re_engages",
-    "mobile_conversion_shares",
-    "mobile_conversion_rates",
-    "mobile_conversion_logins",
-    "mobile_conversion_updates",
-    "mobile_conversion_levels_achieved",
-    "mobile_conversion_invites",
-    "mobile_conversion_key_page_views",
-    "mobile_conversion_downloads",
-    "mobile_conversion_purchases",
-    "mobile_conversion_sign_ups",
-    "mobile_conversion_site_visits",
-];
+pub(crate) const MOBILE: &[&str] = catalog::MOBILE_CONVERSION_METRICS;
 /// Leaves of a mobile conversion object in slot order: the catalog's five, then the SKAN pair.
 pub(crate) const MOBILE_LEAVES: &[&str] = &[
     "post_view",
@@ -164,23 +134,7 @@ pub(crate) mod mobile {
 }
 
 /// LIFE_TIME_VALUE_MOBILE_CONVERSION metrics, in slot order.
-pub(crate) const LTV: &[&str] = &[
-    "mobile_conversion_lifetime_value_purchases",
-    "mobile_conversion_lifetime_value_sign_ups",
-    "mobile_conversion_lifetime_value_updates",
-    "mobile_conversion_lifetime_value_tutorials_completed",
-    "mobile_conversion_lifetime_value_reservations",
-    "mobile_conversion_lifetime_value_add_to_carts",
-    "mobile_conversion_lifetime_value_add_to_wishlists",
-    "mobile_conversion_lifetime_value_checkouts_initiated",
-    "mobile_conversion_lifetime_value_levels_achieved",
-    "mobile_conversion_lifetime_value_achievements_unlocked",
-    "mobile_conversion_lifetime_value_shares",
-    "mobile_conversion_lifetime_value_invites",
-    "mobile_conversion_lifetime_value_payment_info_additions",
-    "mobile_conversion_lifetime_value_spent_credits",
-    "mobile_conversion_lifetime_value_rates",
-];
+pub(crate) const LTV: &[&str] = catalog::LTV_METRICS;
 /// First lifetime value slot.
 pub(crate) const LTV_START: usize = MOBILE_START + 23 * MOBILE_STRIDE;
 /// Leaves per lifetime value metric.

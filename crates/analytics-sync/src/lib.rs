@@ -1,7 +1,11 @@
-//! Sync of Ads analytics into a store: backfill, scheduled and real-time modes (being
-//! written), and the stores they write to.
+//! Sync of Ads analytics into a store: backfill, scheduled and real-time modes, and the stores
+//! they write to.
 //!
-//! This part of the crate is the **store**: what the sync engine keeps between runs.
+//! - [`engine`]: the sync engine. Backfill of a new account through asynchronous jobs planned
+//!   by `analytics-core`; incremental passes driven by active entities plus the buckets that are
+//!   not final yet (24 hours, 3 days, the billing window); a real-time mode on the synchronous
+//!   endpoint within its rate limit. Every submitted job and completed request is recorded, so a
+//!   killed run resumes instead of submitting again.
 //!
 //! - [`Store`]: the trait every store implements: metric facts with `null` kept distinct from
 //!   `0` and written by idempotent upserts ([`Store::ingest`]), reads as the API answers and as
