@@ -21,10 +21,10 @@ use analytics_emulator::credentials::{
     DEMO_ACCESS_TOKEN, DEMO_CONSUMER_KEY, DEMO_CONSUMER_SECRET, DEMO_TOKEN_SECRET,
 };
 use analytics_emulator::{DatasetConfig, Emulator, EntityCounts};
+use analytics_http::SharedClock;
 use analytics_http::client::Client;
 use analytics_http::oauth::Credentials;
 use analytics_http::server::{Backend, RouteKind, Server, ServerConfig};
-use analytics_http::SharedClock;
 use analytics_jobs::runner::{EndpointChoice, FetchOptions, fetch_stats};
 use analytics_jobs::server::JobsConfig;
 
@@ -45,7 +45,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .line_items
         .iter()
         .take(200)
-        .map(|li| analytics_core::EntityId::new(li.meta.id.as_str()).expect("emulator ids are valid"))
+        .map(|li| {
+            analytics_core::EntityId::new(li.meta.id.as_str()).expect("emulator ids are valid")
+        })
         .collect();
     assert_eq!(ids.len(), 200, "the dataset has 200 line items");
     let end = floor_local_day(clock.now(), tz);
@@ -83,7 +85,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ))
             .clock(clock.clone())
             .build()?;
-        let minimum = plan(&Want { endpoint, ..want.clone() }, tz)?.len();
+        let minimum = plan(
+            &Want {
+                endpoint,
+                ..want.clone()
+            },
+            tz,
+        )?
+        .len();
         let mut options = FetchOptions::new();
         options.endpoint = choice;
         #[allow(clippy::disallowed_methods, reason = "a benchmark measures wall time")]
