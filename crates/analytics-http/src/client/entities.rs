@@ -21,24 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Call, Client, EndpointFamily, EntityCollection, Error, Result, Verb};
-
-/// The id filters a collection takes (`None`: the accounts list). Mirrors the server's table
-/// (`server::params`), which this module cannot reach.
-const fn filter_params(collection: Option<EntityCollection>) -> &'static [&'static str] {
-    match collection {
-        None => &["account_ids"],
-        Some(EntityCollection::FundingInstruments) => &["funding_instrument_ids"],
-        Some(EntityCollection::Campaigns) => &["campaign_ids", "funding_instrument_ids"],
-        Some(EntityCollection::LineItems) => {
-            &["line_item_ids", "campaign_ids", "funding_instrument_ids"]
-        }
-        Some(EntityCollection::PromotedTweets) => &["promoted_tweet_ids", "line_item_ids"],
-        Some(EntityCollection::PromotedAccounts) => &["promoted_account_ids", "line_item_ids"],
-        Some(EntityCollection::MediaCreatives) => {
-            &["media_creative_ids", "campaign_ids", "line_item_ids"]
-        }
-    }
-}
+use crate::server::filter_params;
 
 fn collection_name(collection: Option<EntityCollection>) -> &'static str {
     collection.map_or("accounts", EntityCollection::path)

@@ -111,6 +111,24 @@ impl EntityCollection {
     }
 }
 
+/// The id filters a list takes: `GET accounts` (`None`) or an entity collection, its own ids
+/// and its parents' (the server checks them, the client validates against them).
+pub const fn filter_params(collection: Option<EntityCollection>) -> &'static [&'static str] {
+    match collection {
+        None => &["account_ids"],
+        Some(EntityCollection::FundingInstruments) => &["funding_instrument_ids"],
+        Some(EntityCollection::Campaigns) => &["campaign_ids", "funding_instrument_ids"],
+        Some(EntityCollection::LineItems) => {
+            &["line_item_ids", "campaign_ids", "funding_instrument_ids"]
+        }
+        Some(EntityCollection::PromotedTweets) => &["promoted_tweet_ids", "line_item_ids"],
+        Some(EntityCollection::PromotedAccounts) => &["promoted_account_ids", "line_item_ids"],
+        Some(EntityCollection::MediaCreatives) => {
+            &["media_creative_ids", "campaign_ids", "line_item_ids"]
+        }
+    }
+}
+
 /// A page request on an entity collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityListQuery {

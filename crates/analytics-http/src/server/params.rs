@@ -23,27 +23,10 @@ use analytics_core::ids::EntityId;
 use analytics_core::request::{DEFAULT_COUNT, MAX_COUNT, MAX_FILTER_IDS, MIN_COUNT, RawParams};
 use serde_json::{Map, Value};
 
-use super::backend::{EntityCollection, EntityListQuery};
+use super::backend::{EntityCollection, EntityListQuery, filter_params};
 
 /// The longest part of a bad value quoted in a message, as analytics-core quotes.
 const QUOTE_MAX_CHARS: usize = 100;
-
-/// The id filters `collection` takes (`None`: the accounts list).
-pub(crate) const fn filter_params(collection: Option<EntityCollection>) -> &'static [&'static str] {
-    match collection {
-        None => &["account_ids"],
-        Some(EntityCollection::FundingInstruments) => &["funding_instrument_ids"],
-        Some(EntityCollection::Campaigns) => &["campaign_ids", "funding_instrument_ids"],
-        Some(EntityCollection::LineItems) => {
-            &["line_item_ids", "campaign_ids", "funding_instrument_ids"]
-        }
-        Some(EntityCollection::PromotedTweets) => &["promoted_tweet_ids", "line_item_ids"],
-        Some(EntityCollection::PromotedAccounts) => &["promoted_account_ids", "line_item_ids"],
-        Some(EntityCollection::MediaCreatives) => {
-            &["media_creative_ids", "campaign_ids", "line_item_ids"]
-        }
-    }
-}
 
 fn quote(v: &str) -> String {
     let mut chars = v.chars();
