@@ -199,14 +199,17 @@ fn tidy() -> Result {
         if in_src && !text.trim_start().starts_with("//!") {
             problems.push(format!("{rel}: a module starts with `//!` docs"));
         }
+        // The patterns are split with `concat!` so that this file does not contain them itself.
         for (needle, why) in [
-            ("todo!(", "a stub is not done"),
-            ("unimplemented!(", "a stub is not done"),
-            ("#[ignore", "an ignored test checks nothing"),
-            ("#[should_panic", "assert on a typed error instead"),
+            (concat!("todo", "!("), "a stub is not done"),
+            (concat!("unimplemented", "!("), "a stub is not done"),
+            (concat!("#[", "ignore"), "an ignored test checks nothing"),
+            (
+                concat!("#[", "should_panic"),
+                "assert on a typed error instead",
+            ),
         ] {
-            // The tidy rules themselves name the patterns.
-            if text.contains(needle) && !rel.starts_with("xtask/") {
+            if text.contains(needle) {
                 problems.push(format!("{rel}: contains `{needle}`: {why}"));
             }
         }
