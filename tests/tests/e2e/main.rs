@@ -3,4 +3,3 @@
 
 mod client;
 mod jobs;
-mod serve;

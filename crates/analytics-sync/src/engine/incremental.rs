@@ -244,9 +244,13 @@ impl Engine {
                     .insert(id.clone(), span);
             }
         }
-        // ORGANIC_TWEET is not in active entities: from the last pass's day on.
+        // ORGANIC_TWEET is not in active entities: every hour whose metrics could still move at
+        // the last pass (those younger than the metrics' lock then) may have changed since.
         if self.config.entity_types.contains(&EntityType::OrganicTweet) {
-            let from = done.unwrap_or(history_start).min(now);
+            let from = done
+                .map_or(history_start, |d| d - self.policy().metrics_final_after())
+                .max(history_start)
+                .min(now);
             for id in &self.config.organic_tweet_ids {
                 changes
                     .entry((EntityType::OrganicTweet, Placement::AllOnTwitter))

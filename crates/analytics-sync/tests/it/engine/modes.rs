@@ -1,18 +1,19 @@
-//! The real-time mode and segmented backfills.
+//! The real-time mode, segmented backfills and organic tweets.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use analytics_core::chrono::TimeDelta;
+use analytics_core::ids::EntityId;
 use analytics_core::request::Segmentation;
-use analytics_core::time::{HOUR, floor_hour};
+use analytics_core::time::{HOUR, ceil_local_day, floor_hour, floor_local_day};
 use analytics_core::{EntityType, Granularity, Placement, SegmentationType, TimeRange};
 use analytics_emulator::Emulator;
 use analytics_emulator::emulator::wire_stats;
 use analytics_sync::engine::{Mode, SyncEvent};
 use analytics_sync::{FactQuery, SqliteStore, Store};
 
-use super::support::{Api, Recorder, config, now, small_config};
+use super::support::{Api, Recorder, config, differences_in, now, small_config};
 
 fn emulator() -> Emulator {
     Emulator::builder()
@@ -164,5 +165,79 @@ async fn segmented_backfills_go_through_jobs() {
             ..
         }
     )));
+    api.stop().await;
+}
+
+/// Organic tweets are not in active entities: each incremental pass reads them again from the
+/// day of the previous pass (and any day stored before its metrics locked), and the store ends
+/// with the emulator's values, drift included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organic_tweets_are_kept_current_without_active_entities() {
+    let api = Api::start(emulator(), now(), None).await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let events = Arc::new(Recorder::default());
+    let acc = api.emulator.dataset().accounts()[0].clone();
+    let tz = acc.timezone;
+    let tweets: Vec<EntityId> = acc
+        .organic_tweets
+        .iter()
+        .map(|t| EntityId::new(t.id.as_str()).unwrap())
+        .collect();
+    assert!(!tweets.is_empty(), "the dataset has organic tweets");
+    let mut config = config();
+    config.entity_types = vec![EntityType::OrganicTweet];
+    config.organic_tweet_ids = tweets.clone();
+    let engine = api
+        .engine(Arc::clone(&store), config)
+        .with_observer(events.clone());
+    let accounts = vec![acc.id.clone()];
+    engine.sync(&accounts).await.into_result().unwrap();
+    events.take();
+    for step in [TimeDelta::hours(1), TimeDelta::hours(30)] {
+        let before = api.now();
+        api.clock.advance(step);
+        let summary = engine.incremental(&accounts).await.into_result().unwrap();
+        assert!(
+            summary.stats_requests() > 0,
+            "organic tweets are read again"
+        );
+        let planned: Vec<_> = events
+            .take()
+            .into_iter()
+            .filter_map(|e| match e {
+                SyncEvent::Planned {
+                    entity,
+                    placement,
+                    range,
+                    ..
+                } => Some((entity, placement, range)),
+                _ => None,
+            })
+            .collect();
+        assert!(!planned.is_empty());
+        for (entity, placement, range) in planned {
+            assert_eq!(entity, EntityType::OrganicTweet);
+            assert_eq!(
+                placement,
+                Placement::AllOnTwitter,
+                "organic tweets have one placement"
+            );
+            // Nothing older than the day 24 hours before the previous pass (hours still moving
+            // then) is read again.
+            let oldest = floor_local_day(before - TimeDelta::days(1), tz);
+            assert!(range.start() >= oldest, "{range:?} reaches before {oldest}");
+        }
+        let h = super::support::history(&*store, &acc.id);
+        let range = TimeRange::new(h.start(), ceil_local_day(api.now(), tz)).unwrap();
+        let diff = differences_in(
+            &*store,
+            &api.emulator,
+            &accounts,
+            &[EntityType::OrganicTweet],
+            |_| range,
+            api.now(),
+        );
+        assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
+    }
     api.stop().await;
 }

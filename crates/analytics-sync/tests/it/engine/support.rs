@@ -210,11 +210,35 @@ pub(crate) fn differences(
     range_of: impl Fn(&AccountId) -> TimeRange,
     now: DateTime<Utc>,
 ) -> Vec<String> {
+    let accounts: Vec<AccountId> = emu
+        .dataset()
+        .accounts()
+        .iter()
+        .map(|a| a.id.clone())
+        .collect();
+    differences_in(store, emu, &accounts, &types(), range_of, now)
+}
+
+/// [`differences`] for some accounts and entity types only.
+pub(crate) fn differences_in(
+    store: &dyn Store,
+    emu: &Emulator,
+    accounts: &[AccountId],
+    entity_types: &[EntityType],
+    range_of: impl Fn(&AccountId) -> TimeRange,
+    now: DateTime<Utc>,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (i, acc) in emu.dataset().accounts().iter().enumerate() {
+        if !accounts.contains(&acc.id) {
+            continue;
+        }
         let range = range_of(&acc.id);
-        for entity in types() {
+        for &entity in entity_types {
             for placement in [Placement::AllOnTwitter, Placement::PublisherNetwork] {
+                if entity == EntityType::OrganicTweet && placement != Placement::AllOnTwitter {
+                    continue; // organic tweets are ALL_ON_TWITTER only
+                }
                 let q = StatsQuery {
                     entity,
                     entity_ids: ids_of(emu, i, entity),

@@ -1,1 +1,0 @@
-//! The emulator behind the real server (being written).
