@@ -55,6 +55,11 @@ pub(crate) struct SyncArgs {
     #[arg(long, value_name = "DAYS", default_value_t = 14)]
     billing_window_days: u32,
 
+    /// How often, in hours, spend past its 3-day estimate is re-read when active entities say
+    /// it moved (small credits until the billing window closes); 0: on every pass.
+    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    billing_recheck_hours: u32,
+
     /// Only backfill new accounts; no incremental pass.
     #[arg(long, conflicts_with = "watch")]
     backfill_only: bool,
@@ -127,6 +132,7 @@ impl SyncArgs {
         c.finality = c
             .finality
             .with_billing_window(TimeDelta::days(i64::from(self.billing_window_days)));
+        c.billing_recheck = TimeDelta::hours(i64::from(self.billing_recheck_hours));
         c.realtime.lookback_hours = self.watch_hours.max(1);
         Ok(c)
     }

@@ -84,6 +84,11 @@ pub struct AccountSpec {
     pub country: String,
     /// Entity counts.
     pub counts: EntityCounts,
+    /// Campaigns of earlier flights, beside `counts.campaigns`: each ran for 10 to 30 days and
+    /// ended 20 to 80 days before the anchor (so its data is final), with two line items
+    /// promoting tweets and eight promoted tweets of its own. A mature account has many; the
+    /// demo accounts have none.
+    pub past_campaigns: usize,
 }
 
 /// A past change of an account's zone.
@@ -118,6 +123,7 @@ impl Default for DatasetConfig {
                     currency: "USD".into(),
                     country: "US".into(),
                     counts,
+                    past_campaigns: 0,
                 },
                 AccountSpec {
                     name: "Adstats Demo AU".into(),
@@ -126,6 +132,7 @@ impl Default for DatasetConfig {
                     currency: "AUD".into(),
                     country: "AU".into(),
                     counts,
+                    past_campaigns: 0,
                 },
                 AccountSpec {
                     name: "Adstats Demo JP".into(),
@@ -137,6 +144,7 @@ impl Default for DatasetConfig {
                     currency: "JPY".into(),
                     country: "JP".into(),
                     counts,
+                    past_campaigns: 0,
                 },
             ],
         }

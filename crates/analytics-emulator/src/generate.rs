@@ -26,6 +26,10 @@
 //!   VIDEO_VIEWS); some carry a card, a carousel or a poll. Every sixth is paused, every eleventh
 //!   deleted.
 //! - Organic tweets are posted over the 100 days before the anchor.
+//! - [`AccountSpec::past_campaigns`](crate::AccountSpec::past_campaigns) adds, after all of the
+//!   above, campaigns of earlier flights that ended 20 to 80 days before the anchor, each with
+//!   two line items promoting four tweets each: the many finished entities of a mature account.
+//!   The entities above are the same with or without them.
 
 use std::collections::HashSet;
 
@@ -238,6 +242,32 @@ fn account(
         });
     }
 
+    // Campaigns of earlier flights (after the others, so that their ids and draws leave the
+    // others unchanged).
+    for p in 0..spec.past_campaigns {
+        let j = counts.campaigns + p;
+        let mut r = Stream::new(&[seed, kind::CAMPAIGN, a, j as u64]);
+        let end = anchor - days(r.int(20, 80)) + hours(r.int(0, 24));
+        let start = end - days(r.int(10, 30));
+        let created = start - hours(r.int(1, 72));
+        let daily = (r.range(150.0, 600.0) * scale).round() as i64 * 1_000_000;
+        campaigns.push(Campaign {
+            meta: EntityMeta {
+                id: ids.base36(&[seed, kind::CAMPAIGN, a, j as u64], 5),
+                name: format!("{} #{}", CAMPAIGN_NAMES[j % CAMPAIGN_NAMES.len()], j + 1),
+                status: EntityStatus::Active,
+                deleted: false,
+                created_at: created,
+                updated_at: created,
+            },
+            funding_instrument: if fis.is_empty() { 0 } else { j % fis.len() },
+            start_time: start,
+            end_time: Some(end),
+            daily_budget_local_micro: daily,
+            total_budget_local_micro: None,
+        });
+    }
+
     // Line items.
     let mut line_items = Vec::new();
     const TWEET_OBJECTIVES: [Objective; 6] = [
@@ -249,21 +279,27 @@ fn account(
         Objective::Engagements,
     ];
     // Campaigns that serve at the anchor (open-ended or ending after it, not deleted).
-    let live: Vec<usize> = (0..campaigns.len())
+    let live: Vec<usize> = (0..counts.campaigns)
         .filter(|&j| j % 4 < 2 && !campaigns[j].meta.deleted)
         .collect();
     if !campaigns.is_empty() {
-        for k in 0..counts.line_items {
+        // The line items of past campaigns (two each) come after the others.
+        for k in 0..counts.line_items + 2 * spec.past_campaigns {
             let mut r = Stream::new(&[seed, kind::LINE_ITEM, a, k as u64]);
-            let ci = if k < campaigns.len() || live.is_empty() {
+            let ci = if k >= counts.line_items {
+                counts.campaigns + (k - counts.line_items) / 2
+            } else if counts.campaigns == 0 {
                 k % campaigns.len()
+            } else if k < counts.campaigns || live.is_empty() {
+                k % counts.campaigns
             } else {
                 live[k % live.len()]
             };
             let c = &campaigns[ci];
-            let product = if k == 0 && counts.promoted_accounts > 0 {
+            let regular = k < counts.line_items;
+            let product = if regular && k == 0 && counts.promoted_accounts > 0 {
                 ProductType::PromotedAccount
-            } else if k == 1 && counts.media_creatives > 0 {
+            } else if regular && k == 1 && counts.media_creatives > 0 {
                 ProductType::Media
             } else {
                 ProductType::PromotedTweets
@@ -344,10 +380,26 @@ fn account(
     let mut tweets = Vec::new();
     let mut leaf_specs: Vec<LeafSpec> = Vec::new();
     let tweet_lis = by_product(ProductType::PromotedTweets);
+    // The others' tweets stay on the others' line items; past campaigns' line items get four
+    // tweets each, after the others.
+    let regular_lis: Vec<usize> = tweet_lis
+        .iter()
+        .copied()
+        .filter(|&i| i < counts.line_items)
+        .collect();
+    let regular_lis = if regular_lis.is_empty() {
+        tweet_lis.clone()
+    } else {
+        regular_lis
+    };
     if !tweet_lis.is_empty() {
-        for t in 0..counts.promoted_tweets {
+        for t in 0..counts.promoted_tweets + 8 * spec.past_campaigns {
             let mut r = Stream::new(&[seed, kind::TWEET, a, t as u64]);
-            let li = tweet_lis[t % tweet_lis.len()];
+            let li = if t >= counts.promoted_tweets {
+                counts.line_items + (t - counts.promoted_tweets) / 4
+            } else {
+                regular_lis[t % regular_lis.len()]
+            };
             let l = &line_items[li];
             let start = l.start_time.unwrap_or(campaigns[l.campaign].start_time);
             let created = start - hours(r.int(0, 12));

@@ -6,7 +6,8 @@
 //!    as its slowest job; accounts in parallel), and stats requests against the planner's
 //!    minimum;
 //! 2. incremental passes (virtual time, instant jobs) one hour and one day after a backfill:
-//!    calls and rows against a blanket 14-day re-pull of every entity.
+//!    calls and rows against a blanket 14-day re-pull of every entity, on the demo dataset and
+//!    on the same accounts grown mature (twelve finished campaigns each).
 //!
 //! `cargo bench -p analytics-sync --bench sync` prints them; nothing is asserted.
 
@@ -259,14 +260,20 @@ fn line(name: &str, s: &SyncSummary) {
     );
 }
 
-async fn incremental_figures() {
+/// Incremental passes over the accounts of `dataset` (anchored a day before the first pass),
+/// against a blanket re-pull.
+async fn incremental_figures(title: &str, past_campaigns: usize) {
     let start = DatasetConfig::default().anchor + TimeDelta::hours(27);
     let manual = ManualClock::new(start);
     let clock = SharedClock::new(manual.clone());
+    let mut dataset = DatasetConfig::anchored_at(start - TimeDelta::days(1));
+    for a in &mut dataset.accounts {
+        a.past_campaigns = past_campaigns;
+    }
     let emu = Arc::new(
         Emulator::builder()
             .seed(42)
-            .config(DatasetConfig::anchored_at(start - TimeDelta::days(1)))
+            .config(dataset)
             .build()
             .unwrap(),
     );
@@ -285,7 +292,20 @@ async fn incremental_figures() {
         .map(|a| a.id.clone())
         .collect();
     engine.backfill(&accounts).await.into_result().unwrap();
-    println!("incremental passes after a backfill (virtual time, demo dataset)");
+    let entities: usize = emu
+        .dataset()
+        .accounts()
+        .iter()
+        .map(|a| {
+            1 + a.funding_instruments.len()
+                + a.campaigns.len()
+                + a.line_items.len()
+                + a.promoted_tweets.len()
+                + a.promoted_accounts.len()
+                + a.media_creatives.len()
+        })
+        .sum();
+    println!("incremental passes after a backfill (virtual time, {title}: {entities} entities)");
     for (name, step) in [
         ("1 hour later", TimeDelta::hours(1)),
         ("1 more hour", TimeDelta::hours(1)),
@@ -321,6 +341,9 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         backfill_figures().await;
-        incremental_figures().await;
+        incremental_figures("demo dataset", 0).await;
+        // A mature account: the demo accounts with twelve finished campaigns each (24 line
+        // items, 96 promoted tweets), as an advertiser running a flight a week has.
+        incremental_figures("demo accounts with 12 past campaigns each", 12).await;
     });
 }

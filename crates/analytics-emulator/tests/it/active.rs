@@ -171,3 +171,79 @@ fn parents_are_active_when_their_leaves_are_and_filters_apply() {
         .is_empty()
     );
 }
+
+/// Past campaigns add finished entities to a mature account: the others stay the same, the
+/// new ones served during their flight only, and active entities never list them once their
+/// billing window has closed.
+#[test]
+fn past_campaigns_are_finished_and_leave_the_others_unchanged() {
+    let mut config = analytics_emulator::DatasetConfig::default();
+    config.accounts[0].past_campaigns = 3;
+    let plain = dataset(7);
+    let mature = Dataset::generate(7, &config);
+    let (a, m) = (&plain.accounts()[0], &mature.accounts()[0]);
+    assert_eq!(m.campaigns.len(), a.campaigns.len() + 3);
+    assert_eq!(m.line_items.len(), a.line_items.len() + 6);
+    assert_eq!(m.promoted_tweets.len(), a.promoted_tweets.len() + 24);
+    // The others are untouched: the same entities, the same numbers.
+    assert_eq!(&m.campaigns[..a.campaigns.len()], &a.campaigns[..]);
+    assert_eq!(&m.line_items[..a.line_items.len()], &a.line_items[..]);
+    assert_eq!(
+        &m.promoted_tweets[..a.promoted_tweets.len()],
+        &a.promoted_tweets[..]
+    );
+    assert_eq!(mature.accounts()[1..], plain.accounts()[1..]);
+    let now = anchor() + TimeDelta::hours(5);
+    let from = floor_hour(anchor() - TimeDelta::days(89));
+    let to = ceil_hour(now);
+    let q = leaf_query(
+        m,
+        EntityType::PromotedTweet,
+        from,
+        to,
+        Granularity::Day,
+        Placement::AllOnTwitter,
+    );
+    let q = analytics_emulator::StatsQuery {
+        range: TimeRange::new(
+            analytics_core::time::floor_local_day(from, m.timezone),
+            analytics_core::time::ceil_local_day(to, m.timezone),
+        )
+        .unwrap(),
+        ..q
+    };
+    let by_id = stats_by_id(&mature, m, &q, now);
+    let past: Vec<&str> = m.promoted_tweets[a.promoted_tweets.len()..]
+        .iter()
+        .map(|t| t.meta.id.as_str())
+        .collect();
+    let served = past
+        .iter()
+        .filter(|id| {
+            by_id.get(**id).is_some_and(|s| {
+                s.get("impressions")
+                    .is_some_and(|v| v.iter().any(|x| *x > 0))
+            })
+        })
+        .count();
+    assert!(
+        served > 0,
+        "past campaigns' tweets served during their flights"
+    );
+    // Nothing of theirs changes in the last day: no activity is reported for them.
+    let listed: BTreeSet<String> = active(
+        &mature,
+        m,
+        EntityType::PromotedTweet,
+        floor_hour(now) - TimeDelta::hours(24),
+        ceil_hour(now),
+        now,
+    )
+    .into_iter()
+    .map(|r| r.entity_id)
+    .collect();
+    assert!(!listed.is_empty(), "the live tweets are active");
+    for id in &past {
+        assert!(!listed.contains(*id), "{id} finished more than 14 days ago");
+    }
+}

@@ -82,6 +82,8 @@ type Changes =
 struct Planned {
     target: Target,
     now: DateTime<Utc>,
+    /// Whether the pass followed the activity of days past their spend estimate.
+    billing_checked: bool,
 }
 
 impl Engine {
@@ -122,6 +124,9 @@ impl Engine {
                 .map(|t| (*t, ACTIVE_ENTITIES_END, hour))
                 .collect();
             set.push((EntityType::Account, marks::INCREMENTAL_DONE, p.now));
+            if p.billing_checked {
+                set.push((EntityType::Account, marks::BILLING_CHECKED, p.now));
+            }
             if let Err(e) = self.set_marks(&p.target.account, set).await {
                 errors.insert(p.target.account.clone(), e);
                 continue;
@@ -165,6 +170,12 @@ impl Engine {
             now,
             resumed,
         });
+        // A backfill read every day: it counts as a check of the billing window.
+        let checked = match self.mark(account, marks::BILLING_CHECKED).await? {
+            Some(c) => Some(c),
+            None => self.mark(account, marks::BACKFILL_AS_OF).await?,
+        };
+        let follow_billing = checked.is_none_or(|c| now - c >= self.config.billing_recheck);
         let end_of_data = ceil_local_day(now, tz);
         let Ok(history) = TimeRange::new(history_start, end_of_data) else {
             return Ok(None);
@@ -280,34 +291,47 @@ impl Engine {
                 &ids,
                 &states,
                 tz,
-                self.policy(),
-                self.config.finality_scope,
+                Finality {
+                    policy: self.policy(),
+                    scope: self.config.finality_scope,
+                    follow_billing,
+                },
                 now,
             );
             let billing_too = entity.allows_group(MetricGroup::Billing)
                 && self.config.finality_scope > FinalityScope::Metrics;
-            let mut parts = Vec::new();
+            let mut parts: Vec<(TimeRange, Option<MetricGroup>)> = Vec::new();
+            if billing_too {
+                parts.extend(
+                    split
+                        .billing
+                        .iter()
+                        .map(|r| (*r, Some(MetricGroup::Billing))),
+                );
+            }
             if let Some(r) = split.all {
                 parts.push((r, None));
             }
-            if let Some(r) = split.billing.filter(|_| billing_too) {
-                parts.push((r, Some(MetricGroup::Billing)));
-            }
-            for (range, only) in parts {
-                for mut want in wants(
+            let wants_of = |range: TimeRange, only: Option<MetricGroup>| -> Vec<Want> {
+                wants(
                     entity,
                     &ids,
                     range,
                     &[placement],
                     &self.config.segmentations,
                     StatsEndpoint::Sync,
-                ) {
+                )
+                .into_iter()
+                .filter_map(|mut want| {
                     if let Some(g) = only {
                         want.metric_groups.retain(|x| *x == g);
-                        if want.metric_groups.is_empty() {
-                            continue;
-                        }
                     }
+                    (!want.metric_groups.is_empty()).then_some(want)
+                })
+                .collect()
+            };
+            for (range, only) in merge_parts(parts, |r, g| requests(&wants_of(r, g), tz)) {
+                for mut want in wants_of(range, only) {
                     self.choose_endpoint(&mut want, tz, budget);
                     out.extend(items(target, &want, &tag, true)?);
                 }
@@ -317,6 +341,7 @@ impl Engine {
             Planned {
                 target: target.clone(),
                 now,
+                billing_checked: follow_billing,
             },
             out,
         )))
@@ -341,63 +366,163 @@ impl Engine {
     }
 }
 
+/// How many requests `wants` plan to on the synchronous endpoint (the unit [`merge_parts`]
+/// compares; jobs are chosen later, per want).
+fn requests(wants: &[Want], tz: Tz) -> usize {
+    wants
+        .iter()
+        .map(|w| {
+            let mut w = w.clone();
+            w.endpoint = if w.segmentation.is_some() {
+                StatsEndpoint::Async
+            } else {
+                StatsEndpoint::Sync
+            };
+            plan(&w, tz).map_or(usize::MAX / 4, |p| p.len())
+        })
+        .sum()
+}
+
+/// Merges neighbouring parts (ranges in time order, each with every metric group or BILLING
+/// only) when one request set covers both with fewer requests than the two apart: a BILLING
+/// run just before the days read whole joins them when it fits in their windows, and two
+/// BILLING runs a few days apart become one. The days between two merged parts are read
+/// too, which costs bytes, not requests.
+pub(crate) fn merge_parts(
+    mut parts: Vec<(TimeRange, Option<MetricGroup>)>,
+    cost: impl Fn(TimeRange, Option<MetricGroup>) -> usize,
+) -> Vec<(TimeRange, Option<MetricGroup>)> {
+    parts.sort_by_key(|(r, _)| r.start());
+    let mut out: Vec<(TimeRange, Option<MetricGroup>)> = Vec::new();
+    for (range, only) in parts {
+        if let Some(&(prev, prev_only)) = out.last() {
+            // BILLING with everything is everything.
+            let merged_only = if prev_only == only { only } else { None };
+            if let Ok(merged) = TimeRange::new(prev.start(), range.end().max(prev.end())) {
+                let apart = cost(prev, prev_only).saturating_add(cost(range, only));
+                if cost(merged, merged_only) < apart {
+                    *out.last_mut().expect("a last part") = (merged, merged_only);
+                    continue;
+                }
+            }
+        }
+        out.push((range, only));
+    }
+    out
+}
+
 /// Where an entity type's changed entities must be fetched again, in one placement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Split {
     /// Days fetched with every metric group: from the first day whose metrics may have moved
     /// since they were stored (never stored for some entity, or stored before they locked) to
     /// the end of the changes.
     pub(crate) all: Option<TimeRange>,
-    /// Earlier days of the changes, whose stored metrics were final: only spend can have moved,
-    /// so only BILLING is fetched.
-    pub(crate) billing: Option<TimeRange>,
+    /// Runs of earlier days (in order) whose stored metrics were final: only spend can have
+    /// moved, so only BILLING is fetched.
+    pub(crate) billing: Vec<TimeRange>,
 }
 
-/// Splits the days of `hull` (the changed entities' activity, whole local days), widened by
-/// the stored buckets that passed a finality stage since they were fetched, into the days to
-/// fetch whole and the earlier days where only spend can have changed; all within `history`.
-#[allow(clippy::too_many_arguments)] // the pass's context, passed explicitly
+/// The finality rules a [`split`] follows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Finality<'a> {
+    /// The delays.
+    pub(crate) policy: &'a FinalityPolicy,
+    /// What the engine waits for.
+    pub(crate) scope: FinalityScope,
+    /// Whether this pass follows activity on days whose spend is past its estimate (else
+    /// those days are read only when they pass a stage).
+    pub(crate) follow_billing: bool,
+}
+
+/// The days of `hull` (the changed entities' activity, whole local days) to fetch again, and
+/// how, within `history`:
+///
+/// - every day that passed a finality stage since it was stored (read once more, so that the
+///   store ends with its value after the stage);
+/// - the days of the activity whose spend may still be an estimate (younger than
+///   [`FinalityPolicy::spend_estimate_for`]), and, when `follow_billing`, all of them;
+/// - from the first of these days whose metrics may have moved (stored before they locked, or
+///   a followed day never stored for one of `ids`) on, with every metric group; before it,
+///   BILLING only, as runs of consecutive days.
 pub(crate) fn split(
     hull: (DateTime<Utc>, DateTime<Utc>),
     history: TimeRange,
     ids: &[EntityId],
     states: &[BucketState],
     tz: Tz,
-    policy: &FinalityPolicy,
-    scope: FinalityScope,
+    finality: Finality<'_>,
     now: DateTime<Utc>,
 ) -> Split {
-    let (mut start, mut end) = hull;
+    let Finality {
+        policy,
+        scope,
+        follow_billing,
+    } = finality;
+    let (hull_start, hull_end) = hull;
     // Per day: which entities have a stored state, and whether any was fetched before its
-    // metrics locked.
+    // metrics locked; and the days that passed a stage since they were stored.
     let mut days: BTreeMap<DateTime<Utc>, (BTreeSet<&str>, bool)> = BTreeMap::new();
+    let mut passed: BTreeSet<DateTime<Utc>> = BTreeSet::new();
     for st in states.iter().filter(|s| s.segmentation.is_none()) {
         if stage_passed(policy, scope, &st.bucket, st.fetched_at, now) {
-            start = start.min(st.bucket.start());
-            end = end.max(st.bucket.end());
+            passed.insert(st.bucket.start());
         }
         let day = days.entry(st.bucket.start()).or_default();
         day.0.insert(st.entity_id.as_str());
         day.1 |= st.metrics == MetricsFinality::Provisional;
     }
-    let start = start.max(history.start());
-    let end = end.min(history.end());
+    let follow_from = if follow_billing {
+        hull_start
+    } else {
+        hull_start.max(floor_local_day(now - policy.spend_estimate_for(), tz))
+    };
+    let start = passed
+        .first()
+        .map_or(follow_from, |d| follow_from.min(*d))
+        .max(history.start());
+    let end = passed
+        .iter()
+        .map(|d| ceil_local_day(*d + TimeDelta::seconds(1), tz))
+        .fold(hull_end, DateTime::max)
+        .min(history.end());
     let Ok(range) = TimeRange::new(start, end) else {
         return Split {
             all: None,
-            billing: None,
+            billing: Vec::new(),
         };
     };
-    let whole_from = range.buckets(Granularity::Day, tz).find(|b| {
-        days.get(&b.start()).is_none_or(|(seen, provisional)| {
-            *provisional || ids.iter().any(|id| !seen.contains(id.as_str()))
+    let needed: Vec<TimeRange> = range
+        .buckets(Granularity::Day, tz)
+        .filter(|b| {
+            passed.contains(&b.start()) || (b.start() >= follow_from && b.end() <= hull_end)
         })
+        .collect();
+    // A day stored before its metrics locked is read whole; so is a followed day some entity
+    // has nothing stored for (a new entity: its activity covers all its data).
+    let whole_from = needed.iter().find(|b| match days.get(&b.start()) {
+        Some((_, true)) => true,
+        Some((seen, false)) => {
+            b.start() >= follow_from && ids.iter().any(|id| !seen.contains(id.as_str()))
+        }
+        None => b.start() >= follow_from,
     });
-    let cut = whole_from.map_or(end, |b| b.start());
-    Split {
-        all: TimeRange::new(cut, end).ok(),
-        billing: TimeRange::new(start, cut).ok(),
+    let cut = whole_from.map_or(end, TimeRange::start);
+    let all = whole_from.and_then(|_| {
+        let last = needed.last()?;
+        TimeRange::new(cut, last.end()).ok()
+    });
+    // Consecutive needed days before the cut, as runs.
+    let mut billing: Vec<TimeRange> = Vec::new();
+    for b in needed.iter().filter(|b| b.end() <= cut) {
+        match billing.last_mut() {
+            Some(run) if run.end() == b.start() => {
+                *run = TimeRange::new(run.start(), b.end()).expect("a longer run");
+            }
+            _ => billing.push(*b),
+        }
     }
+    Split { all, billing }
 }
 
 #[cfg(test)]
@@ -447,6 +572,125 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    /// Days `[from, to)` of UTC dates in March 2026.
+    fn days(from: u32, to: u32) -> TimeRange {
+        TimeRange::new(
+            t(&format!("2026-03-{from:02}T00:00:00Z")),
+            t(&format!("2026-03-{to:02}T00:00:00Z")),
+        )
+        .unwrap()
+    }
+
+    /// Requests as the planner counts them on the sync endpoint: one per 7 days, twice when
+    /// every group is read (MOBILE_CONVERSION apart).
+    fn cost(r: TimeRange, only: Option<MetricGroup>) -> usize {
+        let windows = (r.duration().num_hours() as usize).div_ceil(7 * 24);
+        windows * if only.is_some() { 1 } else { 2 }
+    }
+
+    #[test]
+    fn parts_merge_only_when_that_saves_requests() {
+        let billing = Some(MetricGroup::Billing);
+        // Spend days just before the days read whole fit in their window: one part.
+        assert_eq!(
+            merge_parts(vec![(days(17, 19), None), (days(15, 17), billing)], cost),
+            vec![(days(15, 19), None)]
+        );
+        // A day closing its billing window two weeks back would add a window: apart.
+        assert_eq!(
+            merge_parts(vec![(days(1, 2), billing), (days(15, 19), None)], cost),
+            vec![(days(1, 2), billing), (days(15, 19), None)]
+        );
+        // Two spend runs a few days apart: one request covers both.
+        assert_eq!(
+            merge_parts(vec![(days(5, 6), billing), (days(9, 10), billing)], cost),
+            vec![(days(5, 10), billing)]
+        );
+    }
+
+    fn state(id: &str, bucket: TimeRange, fetched_at: DateTime<Utc>) -> BucketState {
+        let locked = bucket.end() + TimeDelta::hours(24) <= fetched_at;
+        BucketState {
+            entity_id: EntityId::new(id).unwrap(),
+            placement: Placement::AllOnTwitter,
+            segmentation: None,
+            metric_group: None,
+            granularity: Granularity::Day,
+            bucket,
+            fetched_at,
+            metrics: if locked {
+                MetricsFinality::Final
+            } else {
+                MetricsFinality::Provisional
+            },
+            spend: analytics_core::finality::SpendFinality::Estimate,
+        }
+    }
+
+    #[test]
+    fn spend_past_its_estimate_is_followed_only_on_a_recheck_or_a_stage() {
+        let tz = Los_Angeles;
+        let policy = FinalityPolicy::new();
+        let scope = FinalityScope::MetricsAndBilledSpend;
+        // 12:30 in Los Angeles (PDT) on 2026-03-20; the last pass was two hours ago.
+        let now = t("2026-03-20T19:30:00Z");
+        let last = now - TimeDelta::hours(2);
+        let history = TimeRange::new(t("2026-01-01T08:00:00Z"), ceil_local_day(now, tz)).unwrap();
+        let local = |d: u32| floor_local_day(t(&format!("2026-03-{d:02}T20:00:00Z")), tz);
+        let day = |d: u32| TimeRange::new(local(d), local(d + 1)).unwrap();
+        let ids = [EntityId::new("a1").unwrap()];
+        let mut states: Vec<BucketState> = (1..=20).map(|d| state("a1", day(d), last)).collect();
+        // Activity reaching 14 days back, as spend credits make it.
+        let hull = day_hull([(local(6), now)], tz).unwrap();
+        let run = |from: u32, to: u32| TimeRange::new(local(from), local(to)).unwrap();
+        let split_with = |states: &[BucketState], follow_billing| {
+            split(
+                hull,
+                history,
+                &ids,
+                states,
+                tz,
+                Finality {
+                    policy: &policy,
+                    scope,
+                    follow_billing,
+                },
+                now,
+            )
+        };
+        // Between rechecks: yesterday and today whole (their metrics move), the days whose
+        // spend is still an estimate as BILLING, nothing older.
+        let light = split_with(&states, false);
+        assert_eq!(light.all, Some(run(19, 21)));
+        assert_eq!(light.billing, vec![run(17, 19)]);
+        // A recheck follows the whole activity.
+        let check = split_with(&states, true);
+        assert_eq!(check.all, Some(run(19, 21)));
+        assert_eq!(check.billing, vec![run(6, 19)]);
+        // A day whose billing window closed since it was read is read once more, recheck or
+        // not; the days between stay out.
+        states[4] = state("a1", day(5), t("2026-03-19T12:00:00Z"));
+        let closing = split_with(&states, false);
+        assert_eq!(closing.billing, vec![run(5, 6), run(17, 19)]);
+        // A day never stored for an entity is read whole from there on.
+        let both = [EntityId::new("a1").unwrap(), EntityId::new("b2").unwrap()];
+        let new = split(
+            hull,
+            history,
+            &both,
+            &states,
+            tz,
+            Finality {
+                policy: &policy,
+                scope,
+                follow_billing: false,
+            },
+            now,
+        );
+        assert_eq!(new.all, Some(run(17, 21)));
+        assert_eq!(new.billing, vec![run(5, 6)]);
     }
 
     #[test]

@@ -129,6 +129,9 @@ pub mod marks {
     pub const INCREMENTAL_STARTED: &str = "incremental_started";
     /// The `now` of the last incremental pass finished.
     pub const INCREMENTAL_DONE: &str = "incremental_done";
+    /// The `now` of the last incremental pass that followed the activity of days whose spend
+    /// is past its estimate (see [`SyncConfig::billing_recheck`](super::SyncConfig)).
+    pub const BILLING_CHECKED: &str = "billing_checked";
 }
 
 /// The sync engine: see the [module docs](self).

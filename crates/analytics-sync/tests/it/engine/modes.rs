@@ -13,7 +13,7 @@ use analytics_emulator::emulator::wire_stats;
 use analytics_sync::engine::{Mode, SyncEvent};
 use analytics_sync::{FactQuery, SqliteStore, Store};
 
-use super::support::{Api, Recorder, config, differences_in, now, small_config};
+use super::support::{Api, Compare, Recorder, config, differences_in, now, small_config};
 
 fn emulator() -> Emulator {
     Emulator::builder()
@@ -234,6 +234,7 @@ async fn organic_tweets_are_kept_current_without_active_entities() {
             &api.emulator,
             &accounts,
             &[EntityType::OrganicTweet],
+            Compare::default(),
             |_| range,
             api.now(),
         );
