@@ -23,7 +23,7 @@ use analytics_core::{EntityType, FinalityPolicy, FinalityScope, MetricGroup, Pla
 /// | `billing_recheck` | 24 hours | spend older than its 3-day estimate moves only by small credits until the billing window closes: follow them daily, not on every pass |
 /// | `sync_budget` | 200 requests per pass | 80% of the 250 per 15 minutes of the sync endpoint |
 /// | `job_slots` | 100 per account | the API's concurrent job limit |
-/// | `poll_interval` | 1 s, growing by a quarter to 3 s while nothing changes | a job takes seconds to minutes; a poll is one call per 200 jobs, and a late poll delays the whole wave |
+/// | `poll_interval` | 1 s, growing by a quarter to 3 s while nothing changes, and a quarter of it (250 ms) after a poll that finds results ready while jobs remain | a job takes seconds to minutes; a poll is one call per 200 jobs, and a late poll delays the whole wave (whose jobs end close together) |
 /// | `max_job_attempts` | 5 | a FAILED job is submitted again up to this many times in all |
 /// | `sync_concurrency`, `download_concurrency` | 4, 4 | a 2-core machine; the API is the bottleneck |
 /// | `lease_ttl` | 30 minutes, renewed every 10 minutes while syncing | longer than the client's longest rate-limit wait (16 minutes); a crashed worker's accounts are free again soon |

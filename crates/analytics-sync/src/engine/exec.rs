@@ -8,7 +8,9 @@
 //! account until the next poll), and every job is **recorded in the store right after its
 //! create returns**, with the key of the planned request it computes. Open jobs are polled
 //! together, at most 200 ids per status request, every [`SyncConfig::poll_interval`](super::SyncConfig::poll_interval), the
-//! wait growing by a quarter up to [`SyncConfig::max_poll_interval`](super::SyncConfig::max_poll_interval) while nothing changes. A
+//! wait growing by a quarter up to [`SyncConfig::max_poll_interval`](super::SyncConfig::max_poll_interval) while nothing changes,
+//! and shrinking to a quarter of `poll_interval` after a poll that found results ready while
+//! other jobs still run (see `PollTimer`); a download ending does not put the next poll off. A
 //! SUCCESS job's result file is downloaded as a stream and decoded entity by entity with
 //! `analytics_jobs::decode`, stored, and its planned request recorded as completed (which
 //! finishes the job's record) in the same store transaction sequence: ingest first, then
@@ -44,6 +46,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use analytics_core::chrono::{DateTime, Utc};
 use analytics_core::chrono_tz::Tz;
@@ -123,6 +126,66 @@ type Task<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 const MAX_MISSES: u32 = 10;
 /// Polls a SUCCESS job may show `url: null` before it is given up.
 const MAX_URL_WAITS: u32 = 120;
+
+/// When the next poll of the open jobs is due.
+///
+/// The deadline is set when a poll becomes due and kept until that poll runs, however many
+/// tasks end meanwhile: a download finishing does not put the next poll off. After a poll the
+/// wait is a quarter of [`SyncConfig::poll_interval`](super::SyncConfig::poll_interval) when
+/// results became ready while other jobs are still running (the jobs of one wave end close
+/// together: the rest are looked for soon, so that storing them does not wait a whole
+/// interval); otherwise it grows by a quarter, up to `poll_interval` when a job changed and up
+/// to [`SyncConfig::max_poll_interval`](super::SyncConfig::max_poll_interval) when none did.
+#[derive(Debug)]
+struct PollTimer {
+    base: Duration,
+    max: Duration,
+    wait: Duration,
+    at: Option<tokio::time::Instant>,
+}
+
+impl PollTimer {
+    fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            wait: base,
+            at: None,
+        }
+    }
+
+    /// The shortest wait: after a poll that found results ready.
+    fn quick(&self) -> Duration {
+        self.base / 4
+    }
+
+    /// When the next poll is due, if `due` (a poll is wanted) and it is now `now`; when not
+    /// due, the deadline is dropped (and the returned instant is not used).
+    fn deadline(&mut self, due: bool, now: tokio::time::Instant) -> tokio::time::Instant {
+        if due {
+            *self.at.get_or_insert(now + self.wait)
+        } else {
+            self.at = None;
+            now + self.wait
+        }
+    }
+
+    /// A poll ran: `changed` whether a job changed, `results` whether results became ready
+    /// while other jobs still run.
+    fn polled(&mut self, changed: bool, results: bool) {
+        self.at = None;
+        let quick = self.quick();
+        let longer = self.wait.mul_f64(1.25);
+        self.wait = if results {
+            quick
+        } else if changed {
+            longer.min(self.base)
+        } else {
+            longer.min(self.max)
+        }
+        .max(quick);
+    }
+}
 
 /// Whether `e` is the API saying the account's job slots are full.
 fn too_many_jobs(e: &analytics_http::client::Error) -> bool {
@@ -271,7 +334,7 @@ impl Engine {
         let mut downloads_running = 0_usize;
         let mut download_ready: VecDeque<JobId> = VecDeque::new();
         let mut paused: HashSet<AccountId> = HashSet::new();
-        let mut wait = cfg.poll_interval;
+        let mut polls = PollTimer::new(cfg.poll_interval, cfg.max_poll_interval);
         let mut renewed_at = self.clock.now();
         loop {
             // Keep the leases of the accounts with work, a third of their life at a time.
@@ -350,6 +413,7 @@ impl Engine {
                 break;
             }
             let poll_due = waiting_jobs || !paused.is_empty();
+            let poll_deadline = polls.deadline(poll_due, tokio::time::Instant::now());
             tokio::select! {
                 Some(outcome) = tasks.next(), if !tasks.is_empty() => {
                     match outcome {
@@ -391,16 +455,14 @@ impl Engine {
                         }
                     }
                 }
-                () = tokio::time::sleep(wait), if poll_due => {
+                () = tokio::time::sleep_until(poll_deadline), if poll_due => {
                     paused.clear();
+                    let ready_before = download_ready.len();
                     let changed = self
                         .poll(&mut inflight, &mut download_ready, &mut job_pending, &mut errors, counters)
                         .await;
-                    wait = if changed {
-                        cfg.poll_interval
-                    } else {
-                        wait.mul_f64(1.25).min(cfg.max_poll_interval).max(cfg.poll_interval)
-                    };
+                    let results = download_ready.len() > ready_before;
+                    polls.polled(changed, results && inflight.values().any(|j| !j.busy));
                 }
                 else => {
                     // Nothing to wait for this turn (an account just failed): look again.
@@ -795,5 +857,69 @@ fn adopt(item: WorkItem, job: &JobRecord) -> InFlight {
         url_waits: 0,
         bad_results: 0,
         busy: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The poll timer.
+
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::PollTimer;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_due_poll_keeps_its_deadline_while_tasks_end() {
+        let mut p = PollTimer::new(1000 * MS, 3000 * MS);
+        let t0 = Instant::now();
+        let due = p.deadline(true, t0);
+        assert_eq!(due, t0 + 1000 * MS);
+        // Downloads ending every 100 ms turn the loop again: the poll stays due at t0 + 1 s.
+        for k in 1..20 {
+            assert_eq!(p.deadline(true, t0 + k * 100 * MS), due);
+        }
+        // Not due (nothing to poll): the deadline is dropped, and set afresh when due again.
+        p.deadline(false, t0 + 2000 * MS);
+        assert_eq!(p.deadline(true, t0 + 2500 * MS), t0 + 3500 * MS);
+        // After a poll, the next deadline counts from the next turn.
+        p.polled(true, false);
+        assert_eq!(p.deadline(true, t0 + 4000 * MS), t0 + 5000 * MS);
+    }
+
+    #[test]
+    fn the_wait_shrinks_when_results_come_and_grows_while_nothing_changes() {
+        let mut p = PollTimer::new(1000 * MS, 3000 * MS);
+        // Nothing changes: a quarter longer each time, up to the maximum.
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            p.polled(false, false);
+            waits.push(p.wait);
+        }
+        assert_eq!(waits[0], 1250 * MS);
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*waits.last().unwrap(), 3000 * MS);
+        // A change brings it back to the interval.
+        p.polled(true, false);
+        assert_eq!(p.wait, 1000 * MS);
+        // Results ready while other jobs run: a quarter of the interval.
+        p.polled(true, true);
+        assert_eq!(p.wait, 250 * MS);
+        // Then it grows again: by a quarter while jobs change (never past the interval) ...
+        p.polled(true, false);
+        assert_eq!(p.wait, 312_500 * Duration::from_micros(1));
+        for _ in 0..10 {
+            p.polled(true, false);
+        }
+        assert_eq!(p.wait, 1000 * MS);
+        // ... and up to the maximum while nothing does.
+        p.polled(true, true);
+        for _ in 0..20 {
+            p.polled(false, false);
+        }
+        assert_eq!(p.wait, 3000 * MS);
     }
 }

@@ -7,10 +7,13 @@
 //! replace a value written by a newer fetch (this covers metrics the catalog does not know,
 //! whose group is judged from all of the response's groups).
 //!
-//! The statements are prepared once per connection (`prepare_cached`) and every fact is one
-//! upsert that writes only a new or different value (its change count says which), so an
-//! ingest costs little more than a bare bulk insert of the same rows (see
-//! `benches/store.rs`), and a re-fetch that confirms the stored values writes no fact.
+//! The statements are prepared once per connection (`prepare_cached`). The facts of a series,
+//! and the bucket states of a scope, are written by multi-row upserts of up to [`BATCH`] rows
+//! (a run of rows in statements of power-of-two sizes, so few shapes are cached), which saves
+//! the per-statement work of one statement per row. Each row of an upsert writes only a new or
+//! different value (the statement's change count says how many did), so an ingest costs little
+//! more than a bare bulk insert of the same rows (see `benches/store.rs`), and a re-fetch that
+//! confirms the stored values writes no fact.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -45,14 +48,21 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 const RENAME_SEGMENT: &str = "UPDATE series SET segment_name = ?2 WHERE series_id = ?1";
 
-/// One fact, written when it is new or its value differs (and this fetch is not older than
-/// the one that wrote the stored value): the statement's change count is 1 exactly then.
-pub(crate) const UPSERT_FACT: &str = "\
-INSERT INTO facts (series_id, start_s, end_s, value, fetched_us) VALUES (?1, ?2, ?3, ?4, ?5)
+/// The most rows one multi-row upsert writes.
+pub(crate) const BATCH: usize = 64;
+
+/// Facts of one series (`?1`), fetched at `?2`, with `(start_s, end_s, value)` from `?3` on:
+/// each written when it is new or its value differs (and this fetch is not older than the one
+/// that wrote the stored value); the statement's change count is the number written.
+const UPSERT_FACTS: Upsert = Upsert {
+    head: "INSERT INTO facts (series_id, start_s, end_s, value, fetched_us) VALUES ",
+    row: &["?1", "", "", "", "?2"],
+    tail: "
 ON CONFLICT (series_id, start_s, end_s) DO UPDATE SET
   value = excluded.value,
   fetched_us = excluded.fetched_us
-WHERE facts.value IS NOT excluded.value AND excluded.fetched_us >= facts.fetched_us";
+WHERE facts.value IS NOT excluded.value AND excluded.fetched_us >= facts.fetched_us",
+};
 
 /// Removes a series' facts in a window, unless a newer fetch wrote them.
 const CLEAR_WINDOW: &str = "\
@@ -80,14 +90,116 @@ INSERT INTO fetch_scopes (account_id, entity_type, entity_id, placement, granula
                           segmentation_type, metric_group)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
-const UPSERT_BUCKET: &str = "\
+/// Bucket states of one scope (`?1`), fetched at `?2`, with `(start_s, end_s, metrics_final,
+/// spend_stage)` from `?3` on, each replacing an older fetch's.
+const UPSERT_BUCKETS: Upsert = Upsert {
+    head: "\
 INSERT INTO fetched_buckets (scope_id, start_s, end_s, fetched_us, metrics_final, spend_stage)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+VALUES ",
+    row: &["?1", "", "", "?2", "", ""],
+    tail: "
 ON CONFLICT (scope_id, start_s, end_s) DO UPDATE SET
   fetched_us = excluded.fetched_us,
   metrics_final = excluded.metrics_final,
   spend_stage = excluded.spend_stage
-WHERE excluded.fetched_us > fetched_buckets.fetched_us";
+WHERE excluded.fetched_us > fetched_buckets.fetched_us",
+};
+
+/// A multi-row upsert of rows that share a key (`?1`) and a fetch instant (`?2`): `row` names
+/// each column's parameter, `""` for the columns given per row (numbered from `?3` on).
+struct Upsert {
+    head: &'static str,
+    row: &'static [&'static str],
+    tail: &'static str,
+}
+
+impl Upsert {
+    /// The columns given per row.
+    fn per_row(&self) -> usize {
+        self.row.iter().filter(|c| c.is_empty()).count()
+    }
+
+    /// The statement for `n` rows.
+    fn sql(&self, n: usize) -> String {
+        let per_row = self.per_row();
+        let mut sql = String::from(self.head);
+        for k in 0..n {
+            sql.push_str(if k == 0 { "(" } else { ", (" });
+            let mut next = 3 + k * per_row;
+            for (i, col) in self.row.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                if col.is_empty() {
+                    sql.push_str(&format!("?{next}"));
+                    next += 1;
+                } else {
+                    sql.push_str(col);
+                }
+            }
+            sql.push(')');
+        }
+        sql.push_str(self.tail);
+        sql
+    }
+}
+
+/// The size of the next statement for `left` rows: the largest power of two up to [`BATCH`].
+fn chunk_len(left: usize) -> usize {
+    if left >= BATCH {
+        BATCH
+    } else {
+        1 << left.ilog2()
+    }
+}
+
+/// The statements of one [`Upsert`], one per power-of-two size, prepared when first used.
+struct Batched<'c> {
+    upsert: &'static Upsert,
+    /// Index: log2 of the size.
+    stmts: Vec<Option<rusqlite::CachedStatement<'c>>>,
+}
+
+impl<'c> Batched<'c> {
+    fn new(upsert: &'static Upsert) -> Self {
+        Self {
+            upsert,
+            stmts: (0..=BATCH.ilog2()).map(|_| None).collect(),
+        }
+    }
+
+    /// Writes `rows` for key `key` fetched at `fetched_us`; `bind` binds one row's columns from
+    /// the parameter index it is given. Returns the number of rows written.
+    fn run<R>(
+        &mut self,
+        tx: &'c Transaction<'_>,
+        key: i64,
+        fetched_us: i64,
+        rows: &[R],
+        bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<u64> {
+        let per_row = self.upsert.per_row();
+        let mut changed = 0;
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let n = chunk_len(rest.len());
+            let (chunk, tail) = rest.split_at(n);
+            let slot = &mut self.stmts[n.ilog2() as usize];
+            let stmt = match slot {
+                Some(stmt) => stmt,
+                None => slot.insert(tx.prepare_cached(&self.upsert.sql(n))?),
+            };
+            stmt.raw_bind_parameter(1, key)?;
+            stmt.raw_bind_parameter(2, fetched_us)?;
+            for (k, row) in chunk.iter().enumerate() {
+                bind(stmt, 3 + k * per_row, row)?;
+            }
+            changed += stmt.raw_execute()? as u64;
+            rest = tail;
+        }
+        Ok(changed)
+    }
+}
 
 /// The stored form of a spend stage.
 pub(crate) fn spend_stage(s: SpendFinality) -> i64 {
@@ -187,7 +299,8 @@ fn write(
     let mut newer_stmt = tx.prepare_cached(NEWER_BUCKETS)?;
     let mut insert_series = tx.prepare_cached(INSERT_SERIES)?;
     let mut rename = tx.prepare_cached(RENAME_SEGMENT)?;
-    let mut upsert = tx.prepare_cached(UPSERT_FACT)?;
+    let mut upsert = Batched::new(&UPSERT_FACTS);
+    let mut facts: Vec<(i64, i64, Option<i64>)> = Vec::with_capacity(buckets.len());
     let mut clear = tx.prepare_cached(CLEAR_WINDOW)?;
     let mut clear_bucket = tx.prepare_cached(CLEAR_BUCKET)?;
     let mut summary = IngestSummary {
@@ -309,15 +422,25 @@ fn write(
                     }
                 };
                 let g = group_index(top_metric(&leaf.path));
+                facts.clear();
                 for (i, &(start, end)) in buckets.iter().enumerate() {
                     if newer.skips(g, i) {
                         summary.rows_stale += 1;
                         continue;
                     }
-                    let value = leaf.values.map(|v| v[i]);
-                    let changed = upsert.execute(params![id, start, end, value, fetched_us])?;
-                    summary.rows_changed += changed as u64;
+                    facts.push((start, end, leaf.values.map(|v| v[i])));
                 }
+                summary.rows_changed += upsert.run(
+                    tx,
+                    id,
+                    fetched_us,
+                    &facts,
+                    |stmt, p, &(start, end, value)| {
+                        stmt.raw_bind_parameter(p, start)?;
+                        stmt.raw_bind_parameter(p + 1, end)?;
+                        stmt.raw_bind_parameter(p + 2, value)
+                    },
+                )?;
             }
         }
     }
@@ -333,7 +456,12 @@ fn write(
         .collect();
     let mut scope_id = tx.prepare_cached(SCOPE_ID)?;
     let mut insert_scope = tx.prepare_cached(INSERT_SCOPE)?;
-    let mut upsert_bucket = tx.prepare_cached(UPSERT_BUCKET)?;
+    let mut upsert_buckets = Batched::new(&UPSERT_BUCKETS);
+    let states: Vec<((i64, i64), (bool, i64))> = buckets
+        .iter()
+        .copied()
+        .zip(finality.iter().copied())
+        .collect();
     for id in x.entity_ids() {
         for group in &groups {
             let key = params![
@@ -353,18 +481,214 @@ fn write(
                 }
                 Err(e) => return Err(e),
             };
-            for (&(start, end), &(metrics_final, spend)) in buckets.iter().zip(&finality) {
-                upsert_bucket.execute(params![
-                    scope,
-                    start,
-                    end,
-                    fetched_us,
-                    metrics_final,
-                    spend
-                ])?;
-                summary.buckets_written += 1;
-            }
+            upsert_buckets.run(
+                tx,
+                scope,
+                fetched_us,
+                &states,
+                |stmt, p, &((start, end), (metrics_final, spend))| {
+                    stmt.raw_bind_parameter(p, start)?;
+                    stmt.raw_bind_parameter(p + 1, end)?;
+                    stmt.raw_bind_parameter(p + 2, metrics_final)?;
+                    stmt.raw_bind_parameter(p + 3, spend)
+                },
+            )?;
+            summary.buckets_written += states.len() as u64;
         }
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Batched upserts: statement shapes, and the laws of ingest on series longer than a batch.
+
+    use analytics_core::chrono_tz::UTC;
+    use analytics_core::error::RequestEcho;
+    use analytics_core::time::{TimeRange, format_time, parse_time};
+    use analytics_core::wire::{EntityStats, IdData};
+    use analytics_core::{EntityType, Granularity, MetricGroup, Placement};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::SqliteStore;
+    use crate::store::{FactQuery, Store};
+
+    const P: FinalityPolicy = FinalityPolicy::new();
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse_time(s, UTC).unwrap()
+    }
+
+    fn acct() -> AccountId {
+        AccountId::new("18ce54d4x5t").unwrap()
+    }
+
+    /// 150 HOUR buckets: more than two full batches and a remainder of 22 (16 + 4 + 2).
+    fn window() -> TimeRange {
+        TimeRange::new(t("2024-05-01T00:00:00Z"), t("2024-05-07T06:00:00Z")).unwrap()
+    }
+
+    /// A LINE_ITEM response over `w` for entities a1 and a2, whose `impressions` at bucket
+    /// `i` (of the whole window) are `f(i)`; `clicks` is null for a1 and zeros for a2.
+    fn response(w: TimeRange, f: impl Fn(usize) -> i64) -> StatsResponse {
+        let first = (w.start() - window().start()).num_hours() as usize;
+        let len = w.time_series_length(Granularity::Hour, UTC);
+        let series: Vec<i64> = (first..first + len).map(f).collect();
+        let entity = |id: &str, clicks: Value| EntityStats {
+            id: id.into(),
+            id_data: vec![IdData {
+                segment: None,
+                metrics: serde_json::from_value(json!({"impressions": series, "clicks": clicks}))
+                    .unwrap(),
+            }],
+        };
+        let params = json!({
+            "entity": "LINE_ITEM",
+            "entity_ids": ["a1", "a2"],
+            "start_time": format_time(w.start()),
+            "end_time": format_time(w.end()),
+            "granularity": "HOUR",
+            "metric_groups": ["ENGAGEMENT"],
+            "placement": "ALL_ON_TWITTER",
+            "segmentation_type": null,
+        });
+        let Value::Object(params) = params else {
+            unreachable!()
+        };
+        StatsResponse {
+            data_type: "stats".into(),
+            time_series_length: len,
+            data: vec![entity("a1", json!(null)), entity("a2", json!(vec![0; len]))],
+            request: RequestEcho { params },
+        }
+    }
+
+    /// Every fact: entity, metric, bucket start, value, fetch.
+    fn facts(s: &SqliteStore) -> Vec<(String, String, i64, Option<i64>, i64)> {
+        let conn = s.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT s.entity_id, s.metric, f.start_s, f.value, f.fetched_us
+                 FROM series s JOIN facts f ON f.series_id = s.series_id ORDER BY 1, 2, 3",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    fn read(s: &SqliteStore) -> Vec<EntityStats> {
+        let q = FactQuery::new(acct(), EntityType::LineItem, Granularity::Hour, window())
+            .placements(vec![Placement::AllOnTwitter])
+            .metric_groups(vec![MetricGroup::Engagement]);
+        let mut out = s.read_stats(&q).unwrap();
+        assert_eq!(out.len(), 1);
+        out.remove(0).data
+    }
+
+    #[test]
+    fn statements_come_in_few_sizes_that_cover_every_row() {
+        for n in 0..=(3 * BATCH + 5) {
+            let (mut left, mut sizes) = (n, Vec::new());
+            while left > 0 {
+                let k = chunk_len(left);
+                assert!(k.is_power_of_two() && k <= BATCH && k <= left);
+                sizes.push(k);
+                left -= k;
+            }
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+        }
+        let sql = UPSERT_FACTS.sql(2);
+        assert!(
+            sql.contains("VALUES (?1, ?3, ?4, ?5, ?2), (?1, ?6, ?7, ?8, ?2)\nON CONFLICT"),
+            "{sql}"
+        );
+        let sql = UPSERT_BUCKETS.sql(2);
+        assert!(
+            sql.contains("VALUES (?1, ?3, ?4, ?2, ?5, ?6), (?1, ?7, ?8, ?2, ?9, ?10)\nON CONFLICT"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn batches_keep_every_law_of_ingest_on_long_series() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        let w = window();
+        let n = w.time_series_length(Granularity::Hour, UTC);
+        assert_eq!(n, 150);
+        let (t1, t2, t3, t4) = (
+            t("2024-05-08T00:00:00Z"),
+            t("2024-05-09T00:00:00Z"),
+            t("2024-05-10T00:00:00Z"),
+            t("2024-05-11T00:00:00Z"),
+        );
+        // Zeros and values, null for a1's clicks: everything new is written.
+        let first = response(w, |i| if i % 3 == 0 { 0 } else { i as i64 * 7 });
+        let sum = s.ingest(&acct(), &first, UTC, t1, &P).unwrap();
+        assert_eq!((sum.rows_written, sum.rows_changed), (4 * 150, 4 * 150));
+        assert_eq!(sum.buckets_written, 2 * 150);
+        assert_eq!(read(&s), first.data);
+        let stored = facts(&s);
+        assert_eq!(stored.len(), 4 * 150);
+        assert!(
+            stored
+                .iter()
+                .filter(|f| f.0 == "a1" && f.1 == "clicks")
+                .all(|f| f.3.is_none()),
+            "null stays null"
+        );
+        assert!(
+            stored
+                .iter()
+                .filter(|f| f.0 == "a2" && f.1 == "clicks")
+                .all(|f| f.3 == Some(0)),
+            "0 stays 0"
+        );
+        // The same again: nothing written.
+        let again = s.ingest(&acct(), &first, UTC, t1, &P).unwrap();
+        assert_eq!(again.rows_changed, 0);
+        assert_eq!(facts(&s), stored);
+        // A newer fetch changing every seventh impression: exactly those are written.
+        let second = response(w, |i| {
+            let v = if i % 3 == 0 { 0 } else { i as i64 * 7 };
+            if i % 7 == 0 { v + 1 } else { v }
+        });
+        let changed = (0..150).filter(|i| i % 7 == 0).count() as u64;
+        let sum = s.ingest(&acct(), &second, UTC, t2, &P).unwrap();
+        assert_eq!(sum.rows_changed, 2 * changed);
+        assert_eq!(read(&s), second.data);
+        // A newer fetch of the middle buckets only, then a late fetch older than it (but newer
+        // than the second) of the whole window: the middle keeps the newest values, the rest
+        // takes the late fetch's. The skipped buckets split the rows into runs of 40 and 70.
+        let middle = TimeRange::new(
+            w.start() + analytics_core::chrono::TimeDelta::hours(40),
+            w.start() + analytics_core::chrono::TimeDelta::hours(80),
+        )
+        .unwrap();
+        s.ingest(&acct(), &response(middle, |i| 1000 + i as i64), UTC, t4, &P)
+            .unwrap();
+        let late = response(w, |i| 5000 + i as i64);
+        let sum = s.ingest(&acct(), &late, UTC, t3, &P).unwrap();
+        assert_eq!(sum.rows_stale, 4 * 40);
+        assert_eq!(sum.rows_changed, 2 * 110, "impressions outside the middle");
+        let expect = response(w, |i| {
+            if (40..80).contains(&i) {
+                1000 + i as i64
+            } else {
+                5000 + i as i64
+            }
+        });
+        assert_eq!(read(&s), expect.data);
+        // The second fetch arriving again, late: older than everything stored, it changes
+        // nothing.
+        let before = facts(&s);
+        let stale = s.ingest(&acct(), &second, UTC, t2, &P).unwrap();
+        assert_eq!((stale.rows_changed, stale.rows_stale), (0, 4 * 150));
+        assert_eq!(facts(&s), before);
+    }
 }
