@@ -11,10 +11,14 @@
 //! (spec/field-notes.md §3.6). [`ResultDecoder`] does neither. It is a push decoder (sans-IO:
 //! feed it bytes as they arrive with [`push`](ResultDecoder::push)) that gunzips into a small
 //! window, scans the document for the entities of `data` and their rows, and hands each row
-//! to a [`StatsSink`] as soon as its closing brace arrives. The most it holds is one row's JSON
-//! and the decompressor's window, whatever the size of the file (a segmented entity can have
-//! hundreds of rows: METROS has over 200 values), so a consumer that merges or stores as data
-//! comes decodes a file of any size in bounded memory.
+//! to a [`StatsSink`] as soon as its closing brace arrives (a row ending in a long value taken
+//! whole, kilobytes of one string or conversion object, arriving in many small pushes may be
+//! handed over a few pushes later: it is parsed again only once its held bytes have doubled).
+//! The most it holds is one row being built (its JSON is parsed as it arrives: of the JSON,
+//! only the few bytes after the last complete value are held between two inputs) and the
+//! decompressor's window, whatever the size of the file (a segmented entity can have hundreds
+//! of rows: METROS has over 200 values), so a consumer that merges or stores as data comes
+//! decodes a file of any size in bounded memory.
 //!
 //! - [`EachRow`] and [`EachEntity`] turn a closure into a sink: per row, or per entity (its
 //!   rows gathered into an [`EntityStats`]);
@@ -24,9 +28,11 @@
 //! - [`decode`] and [`decode_stream`] collect the whole [`StatsResponse`].
 //!
 //! Rows are parsed by a parser specialised for the rows' usual shape (arrays of integers),
-//! with `serde_json` (analytics-core's wire types) as the fallback for anything else, so the
-//! decoded values are exactly what `serde_json::from_slice::<StatsResponse>` gives; the
-//! tests check that on emulator files and on every chunking of small documents.
+//! resumable from one input to the next, which also finds where each row ends (one pass over
+//! the bytes), with `serde_json` (analytics-core's wire types) as the fallback for anything
+//! else, so the decoded values are exactly what `serde_json::from_slice::<StatsResponse>`
+//! gives; the tests check that on emulator files, on every chunking of small documents and on
+//! random documents cut at random.
 //!
 //! # Limits and errors
 //!
@@ -539,27 +545,64 @@ fn write_gzip<S: StatsSink>(
 /// Decodes a result file read from `reader` into `sink`.
 ///
 /// Reading and gunzip run on a helper thread, handing the JSON over in chunks of
-/// [`CHUNK`] bytes through a channel of [`CHANNEL_CHUNKS`] slots, while the calling thread
-/// scans, parses and calls `sink`: on two cores decoding is about as fast as the slower of
-/// the two halves, and the sink need not be `Send`. The helper stops as soon as the calling
-/// thread stops reading (an error, the sink refusing a row) and is joined before returning.
+/// [`CHUNK`] bytes, while the calling thread scans, parses and calls `sink`: on two cores
+/// decoding is about as fast as the slower of the two halves, and the sink need not be
+/// `Send`. The chunks are a fixed pool of [`CHANNEL_CHUNKS`] buffers going back and forth, made
+/// with the decompressor on the calling thread before the helper starts: the helper makes no
+/// large allocation of its own (the allocator would give it memory of its own, an arena). The
+/// helper stops as soon as the calling thread stops reading (an error, the sink refusing a
+/// row) and is joined before returning.
 pub fn read_into<R: Read + Send, S: StatsSink>(
-    reader: R,
+    mut reader: R,
     limits: DecodeLimits,
     sink: S,
 ) -> Result<(ResultHead, S), DecodeError> {
+    let mut json = Splitter::new(limits, sink);
+    // Sniff the first two bytes here, to make the decompressor on this thread.
+    let mut magic = [0u8; 2];
+    let mut have = 0;
+    while have < 2 {
+        match reader.read(&mut magic[have..]) {
+            Ok(0) => break,
+            Ok(n) => have += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DecodeError::Io(e)),
+        }
+    }
+    let gzip = have == 2 && magic == GZIP_MAGIC || have == 1 && magic[0] == GZIP_MAGIC[0];
+    if !gzip && have > 0 && !matches!(magic[0], b'{' | b'[' | b' ' | b'\n' | b'\r' | b'\t') {
+        return Err(DecodeError::Gzip(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the body is neither gzip nor json",
+        )));
+    }
+    let prefix = io::Cursor::new(magic).take(have as u64);
+    let source: Box<dyn Read + Send + '_> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(prefix.chain(reader)))
+    } else {
+        Box::new(prefix.chain(reader))
+    };
     std::thread::scope(|scope| {
+        // The channels are dropped when this closure returns, early or not, before the scope
+        // joins the helper: a helper waiting on one of them then stops.
         let (tx, rx) = mpsc::sync_channel::<Inflated>(CHANNEL_CHUNKS);
-        let (recycle, spare) = mpsc::channel::<Vec<u8>>();
-        let inflater = scope.spawn(move || inflate(reader, limits, &tx, &spare));
-        let mut json = Splitter::new(limits, sink);
+        let (recycle, spare) = mpsc::sync_channel::<Vec<u8>>(CHANNEL_CHUNKS);
+        for _ in 0..CHANNEL_CHUNKS {
+            // Cannot fail: the channel has room for the whole pool and its receiver is here.
+            let _ = recycle.send(vec![0u8; CHUNK]);
+        }
+        let inflater = std::thread::Builder::new()
+            .name("result-inflate".to_owned())
+            .spawn_scoped(scope, move || inflate(source, gzip, limits, &tx, &spare))
+            .map_err(DecodeError::Io)?;
         let mut end = None;
         for msg in &rx {
             match msg {
-                Inflated::Chunk(chunk) => {
-                    json.feed(&chunk)?;
+                Inflated::Chunk(chunk, filled) => {
+                    let r = json.feed(&chunk[..filled]);
                     // The helper may have stopped already: the buffer is then dropped.
                     let _ = recycle.send(chunk);
+                    r?;
                 }
                 Inflated::End(r) => {
                     end = Some(r);
@@ -568,7 +611,8 @@ pub fn read_into<R: Read + Send, S: StatsSink>(
             }
         }
         drop(rx);
-        // The helper has sent its last message (or stops at its next send).
+        drop(recycle);
+        // The helper has sent its last message (or stops at its next send or wait).
         let _ = inflater.join();
         match end {
             Some(Ok(())) => json.finish(),
@@ -592,25 +636,28 @@ pub fn read_into<R: Read + Send, S: StatsSink>(
 /// The bytes of JSON the inflating thread of [`read_into`] hands over at a time.
 pub const CHUNK: usize = 32 * 1024;
 
-/// The chunks in flight between the inflating thread and the parsing one.
-pub const CHANNEL_CHUNKS: usize = 2;
+/// The buffers of [`CHUNK`] bytes going back and forth between the inflating thread and the
+/// parsing one (one being filled, one being parsed, one waiting).
+pub const CHANNEL_CHUNKS: usize = 3;
 
-/// What the inflating thread of [`read_into`] sends.
+/// What the inflating thread of [`read_into`] sends: a buffer and how much of it is filled.
 enum Inflated {
-    Chunk(Vec<u8>),
+    Chunk(Vec<u8>, usize),
     End(Result<(), InflateError>),
 }
 
 enum InflateError {
-    /// Refused before parsing (not gzip nor json, too large, a read error).
+    /// Refused before parsing (too large, a read error).
     Decode(DecodeError),
     /// The gzip data is corrupt or cut short; the parser tells which.
     Gzip(io::Error),
 }
 
-/// Reads `reader`, gunzips it when it starts with the gzip magic, and sends the JSON in chunks.
-fn inflate<R: Read>(
-    mut reader: R,
+/// Reads `source` (the JSON, gunzipped when `gzip`) into the buffers of the pool and sends
+/// them, until the end, an error, or the parser stopping.
+fn inflate(
+    mut source: Box<dyn Read + Send + '_>,
+    gzip: bool,
     limits: DecodeLimits,
     tx: &mpsc::SyncSender<Inflated>,
     spare: &mpsc::Receiver<Vec<u8>>,
@@ -618,39 +665,12 @@ fn inflate<R: Read>(
     let end = |r| {
         let _ = tx.send(Inflated::End(r));
     };
-    // Sniff the first two bytes.
-    let mut magic = [0u8; 2];
-    let mut have = 0;
-    while have < 2 {
-        match reader.read(&mut magic[have..]) {
-            Ok(0) => break,
-            Ok(n) => have += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return end(Err(InflateError::Decode(DecodeError::Io(e)))),
-        }
-    }
-    let prefix = io::Cursor::new(magic).take(have as u64);
-    let gzip = have == 2 && magic == GZIP_MAGIC || have == 1 && magic[0] == GZIP_MAGIC[0];
-    if !gzip && have > 0 && !matches!(magic[0], b'{' | b'[' | b' ' | b'\n' | b'\r' | b'\t') {
-        return end(Err(InflateError::Decode(DecodeError::Gzip(
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "the body is neither gzip nor json",
-            ),
-        ))));
-    }
-    let mut source: Box<dyn Read + '_> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(prefix.chain(reader)))
-    } else {
-        Box::new(prefix.chain(reader))
-    };
     let mut total: u64 = 0;
-    loop {
-        let mut chunk = spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
-        chunk.resize(CHUNK, 0);
+    // A buffer of the pool, or the parser stopped.
+    while let Ok(mut chunk) = spare.recv() {
         let mut filled = 0;
         let mut done = false;
-        while filled < CHUNK {
+        while filled < chunk.len() {
             match source.read(&mut chunk[filled..]) {
                 Ok(0) => {
                     done = true;
@@ -668,8 +688,7 @@ fn inflate<R: Read>(
                 limit: limits.max_decompressed_bytes,
             })));
         }
-        chunk.truncate(filled);
-        if filled > 0 && tx.send(Inflated::Chunk(chunk)).is_err() {
+        if filled > 0 && tx.send(Inflated::Chunk(chunk, filled)).is_err() {
             // The parser stopped.
             return;
         }
@@ -915,6 +934,243 @@ mod tests {
         check_all_ways(&two, &r);
     }
 
+    /// Documents of random rows (mostly on the parser's fast path, some off it anywhere in
+    /// the row, some malformed), long and short, decode as serde reads them however they are
+    /// cut, from gzip or plain: the fast path, its resumption across inputs and its fallback
+    /// (which holds only the bytes after the last checkpoint) agree with serde.
+    #[test]
+    fn decodes_random_documents_as_serde_does() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move |m: u64| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % m
+        };
+        let plain = ["0", "3", "12", "-7", "305", "99999", "1234567", "87654321"];
+        // Off the fast path: errors for serde, or integers only serde reads.
+        let odd = [
+            "1.5",
+            "1e3",
+            "01",
+            "null",
+            "9223372036854775808",
+            "\"x\"",
+            "-0",
+            "1000000000000000000",
+            "-9223372036854775808",
+            " \n-0 ",
+        ];
+        let mut docs = 0;
+        let mut failed = 0;
+        while docs < 120 {
+            let mut entities = Vec::new();
+            for e in 0..=next(3) {
+                let mut rows = Vec::new();
+                for _ in 0..next(4) {
+                    let mut metrics = Vec::new();
+                    for m in 0..=next(5) {
+                        let value = match next(8) {
+                            0 => "null".to_owned(),
+                            1 => format!(r#"{{"post_view":[{},2],"skan":{{"a":null}}}}"#, next(9)),
+                            _ => {
+                                let len = if next(4) == 0 { next(600) } else { next(30) };
+                                let v: Vec<&str> = (0..len)
+                                    .map(|_| {
+                                        if next(300) == 0 {
+                                            odd[next(odd.len() as u64) as usize]
+                                        } else {
+                                            plain[next(plain.len() as u64) as usize]
+                                        }
+                                    })
+                                    .collect();
+                                format!("[{}]", v.join(","))
+                            }
+                        };
+                        let key = match next(40) {
+                            0 => format!(r#"m\u0030{m}"#),
+                            _ => format!("m{m}"),
+                        };
+                        metrics.push(format!(r#""{key}":{value}"#));
+                    }
+                    let segment = match next(4) {
+                        0 => "null".to_owned(),
+                        1 => r#"{"segment_name":"a \"q\" }","segment_value":"V"}"#.to_owned(),
+                        _ => format!(r#"{{"segment_name":"n","segment_value":"S{}"}}"#, next(3)),
+                    };
+                    let metrics = format!("{{{}}}", metrics.join(","));
+                    rows.push(match next(5) {
+                        0 => format!(r#"{{"metrics":{metrics},"segment":{segment}}}"#),
+                        1 => format!(r#"{{"metrics":{metrics},"other":[1]}}"#),
+                        _ => format!(r#"{{"segment":{segment},"metrics":{metrics}}}"#),
+                    });
+                }
+                entities.push(format!(r#"{{"id":"e{e}","id_data":[{}]}}"#, rows.join(",")));
+            }
+            let doc = format!(
+                r#"{{"data_type":"stats","time_series_length":3,"data":[{}],"request":{{"params":{{}}}}}}"#,
+                entities.join(",")
+            );
+            let expect = serde_json::from_str::<StatsResponse>(&doc);
+            docs += 1;
+            let file = gzip(doc.as_bytes());
+            for size in [1, 3, 16, 61, 256, 1000, 8192] {
+                for (what, got) in [
+                    ("gzip", push_all(&file, size, DecodeLimits::new())),
+                    ("plain", push_all(doc.as_bytes(), size, DecodeLimits::new())),
+                ] {
+                    match (&expect, got) {
+                        (Ok(e), Ok(g)) => assert_eq!(e, &g, "{what} in chunks of {size}: {doc}"),
+                        (Err(_), Err(DecodeError::Json(_))) => {}
+                        (e, g) => panic!("{what} in chunks of {size}: {e:?} / {g:?}: {doc}"),
+                    }
+                }
+            }
+            match (&expect, decode(&file[..], DecodeLimits::new())) {
+                (Ok(e), Ok(g)) => assert_eq!(e, &g, "{doc}"),
+                (Err(_), Err(DecodeError::Json(_))) => failed += 1,
+                (e, g) => panic!("{e:?} / {g:?}: {doc}"),
+            }
+        }
+        // Both kinds were tried.
+        assert!(
+            failed > 5 && failed < docs - 5,
+            "{failed} of {docs} refused"
+        );
+    }
+
+    mod laws {
+        //! The push decoder reads any valid response exactly as serde does, whatever the
+        //! numbers, the spacing, the compression and the cuts between inputs.
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Integers as the fast path sees them: digits (one to many), zeros, signs, extremes.
+        fn number() -> impl Strategy<Value = i64> {
+            prop_oneof![
+                4 => 0_i64..10,
+                3 => 0_i64..10_000_000,
+                1 => -10_000_000_i64..0,
+                1 => any::<i64>(),
+                1 => Just(i64::MIN),
+                1 => Just(i64::MAX),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = MetricValue> {
+            let series = || prop::collection::vec(number(), 0..40).prop_map(MetricValue::Series);
+            let leaf = prop_oneof![Just(MetricValue::Null), series()];
+            prop_oneof![
+                1 => Just(MetricValue::Null),
+                6 => series(),
+                1 => prop::collection::btree_map("[a-z_]{1,12}", leaf, 0..4)
+                    .prop_map(MetricValue::Object),
+            ]
+        }
+
+        fn row() -> impl Strategy<Value = IdData> {
+            let segment = prop::option::of(("[ -~]{0,20}", "[A-Z_0-9]{1,12}").prop_map(
+                |(segment_name, segment_value)| Segment {
+                    segment_name,
+                    segment_value,
+                },
+            ));
+            (
+                segment,
+                prop::collection::vec(("[a-z_]{1,16}", value()), 0..6),
+            )
+                .prop_map(|(segment, pairs)| {
+                    let mut metrics = Metrics::new();
+                    for (k, v) in pairs {
+                        metrics.insert(k, v);
+                    }
+                    IdData { segment, metrics }
+                })
+        }
+
+        fn response() -> impl Strategy<Value = StatsResponse> {
+            prop::collection::vec(("[a-z0-9]{1,8}", prop::collection::vec(row(), 0..4)), 0..4)
+                .prop_map(|entities| StatsResponse {
+                    data_type: "stats".into(),
+                    time_series_length: 3,
+                    data: entities
+                        .into_iter()
+                        .map(|(id, id_data)| EntityStats { id, id_data })
+                        .collect(),
+                    request: Default::default(),
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn push_decoding_is_serde(
+                r in response(),
+                size in 1_usize..9000,
+                pretty in any::<bool>(),
+                gzipped in any::<bool>(),
+            ) {
+                let json = if pretty {
+                    serde_json::to_vec_pretty(&r).unwrap()
+                } else {
+                    serde_json::to_vec(&r).unwrap()
+                };
+                let expect: StatsResponse = serde_json::from_slice(&json).unwrap();
+                let file = if gzipped { gzip(&json) } else { json };
+                prop_assert_eq!(push_all(&file, size, DecodeLimits::new()).unwrap(), expect);
+            }
+        }
+    }
+
+    /// Values the row parser takes whole (a conversion object, a string), longer than what
+    /// it parses again at every input, cut in tiny inputs, up to the end of the document.
+    #[test]
+    fn long_values_taken_whole_in_tiny_inputs() {
+        let series: Vec<String> = (0..1500).map(|i| (i % 10).to_string()).collect();
+        let series = series.join(",");
+        let conversion = format!(
+            r#"{{"post_view":[{series}],"order_quantity":null,"skan":{{"x":[{series}]}}}}"#
+        );
+        let name = "n".repeat(9000);
+        let doc = format!(
+            r#"{{"time_series_length":1500,"data":[{{"id":"a","id_data":[
+                {{"segment":null,"metrics":{{"conv":{conversion},"a":[{series}]}}}},
+                {{"segment":{{"segment_name":"{name}","segment_value":"v"}},"metrics":{{"b":[1]}}}},
+                {{"metrics":{{"a":[1],"conv":{conversion}}}}}]}}]}}"#
+        );
+        let expect: StatsResponse = serde_json::from_str(&doc).unwrap();
+        let file = gzip(doc.as_bytes());
+        for size in [1, 2, 5, 64] {
+            assert_eq!(
+                push_all(doc.as_bytes(), size, DecodeLimits::new()).unwrap(),
+                expect
+            );
+            assert_eq!(push_all(&file, size, DecodeLimits::new()).unwrap(), expect);
+        }
+        // The document ends right after the last row's long value.
+        let end = doc.trim_end().to_owned();
+        let cut = end.len() - "}]}]}".len();
+        for split in [cut - 1, cut, cut + 1, cut + 3] {
+            let mut data = Vec::new();
+            let mut d = ResultDecoder::new(
+                DecodeLimits::new(),
+                EachEntity::new(|e| {
+                    data.push(e);
+                    Ok(())
+                }),
+            );
+            for c in end.as_bytes()[..split].chunks(3) {
+                d.push(c).unwrap();
+            }
+            d.push(&end.as_bytes()[split..]).unwrap();
+            let (head, _) = d.finish().unwrap();
+            assert_eq!(head.into_response(data), expect, "split at {split}");
+        }
+    }
+
     #[test]
     fn reads_any_key_order_unknown_keys_and_late_ids() {
         let text = r#" {
@@ -1132,6 +1388,57 @@ mod tests {
         assert!(d.push(&file).is_err());
         assert!(d.push(b"{").is_err());
         assert!(matches!(d.finish(), Err(DecodeError::Json(_))));
+    }
+
+    /// A document of many rows: many times the helper's buffers, so that it is blocked
+    /// (every buffer in flight) when the parser stops.
+    fn large_document(bad_row: Option<usize>) -> Vec<u8> {
+        let series: Vec<String> = (0..500).map(|i| (i % 7).to_string()).collect();
+        let series = series.join(",");
+        let rows: Vec<String> = (0..800)
+            .map(|i| {
+                let x = if bad_row == Some(i) { "1.5" } else { "1" };
+                format!(r#"{{"segment":null,"metrics":{{"a":[{series}],"b":[{x}]}}}}"#)
+            })
+            .collect();
+        format!(
+            r#"{{"time_series_length":500,"data":[{{"id":"a","id_data":[{}]}}]}}"#,
+            rows.join(",")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn read_into_stops_its_helper_midway() {
+        let json = large_document(None);
+        assert!(json.len() > 8 * CHANNEL_CHUNKS * CHUNK, "{}", json.len());
+        for file in [gzip(&json), json.clone()] {
+            let mut calls = 0;
+            let sink = EachRow(|_: &str, _| {
+                calls += 1;
+                if calls == 3 {
+                    Err("enough".into())
+                } else {
+                    Ok(())
+                }
+            });
+            let Err(e) = read_into(&file[..], DecodeLimits::new(), sink) else {
+                panic!("the consumer's error was ignored");
+            };
+            assert!(matches!(e, DecodeError::Consumer(_)), "{e:?}");
+            // The whole file decodes.
+            let r = decode(&file[..], DecodeLimits::new()).unwrap();
+            assert_eq!(r.data[0].id_data.len(), 800);
+        }
+        // A bad row late in the file.
+        let bad = large_document(Some(150));
+        for file in [gzip(&bad), bad.clone()] {
+            let e = decode(&file[..], DecodeLimits::new()).unwrap_err();
+            assert!(
+                matches!(&e, DecodeError::Json(j) if j.entity() == Some(0)),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

@@ -2,19 +2,31 @@
 //! top-level values, the entities of `data` and each entity's segment rows in the decompressed
 //! bytes as they arrive, parses each row when its closing brace arrives and hands it over.
 //!
-//! Only one value is held at a time: a row, an entity's `id`, or a value outside `data` (the
-//! `request` echo). Rows are parsed by [`fast::parse_row`](super::fast), falling back to
-//! `serde_json` for anything outside its fast path.
+//! Only one value is held at a time: an entity's `id`, a value outside `data` (the `request`
+//! echo), or the part of a row not parsed yet. Rows are parsed as their bytes arrive by
+//! [`fast::RowParser`](super::fast), which also finds where they end, in one pass, holding only
+//! the bytes after its last checkpoint (a few bytes, usually) from one input to the next; a
+//! row outside its fast path is scanned for its end and parsed by `serde_json`.
 
 use std::io::{self, Write};
 
 use analytics_core::error::RequestEcho;
 use analytics_core::wire::{DATA_TYPE_STATS, IdData};
 
-use super::{DecodeError, DecodeLimits, InvalidJson, ResultHead, StatsSink, fast};
+use super::fast::{RowParser, Step};
+use super::{DecodeError, DecodeLimits, InvalidJson, ResultHead, StatsSink};
 
 /// The largest key kept (keys of the document are short; a longer one is refused).
 const MAX_KEY: usize = 1024;
+
+/// How many bytes of an input are first added to the bytes of a row held from the previous
+/// one to parse on across the boundary (more if that is not enough to reach a checkpoint).
+const JUNCTION: usize = 256;
+
+/// From how many bytes of a row held without reaching a checkpoint they are parsed again only
+/// once they have doubled (below, at every input: a row is handed over with the input that
+/// ends it; above, a few inputs later at worst, or at the end of the document).
+const RETRY_FROM: usize = 4 * 1024;
 
 /// Which object a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +237,15 @@ pub(super) struct Splitter<S> {
     scan: Scan,
     /// The current value's bytes, when it spans several inputs.
     buf: Vec<u8>,
+    /// The parser of the current row (in `State::Value(Key::Row)` unless `row_slow`).
+    row: RowParser,
+    /// The current row is outside the fast path: it is scanned and parsed by serde.
+    row_slow: bool,
+    /// Bytes of the current row parsed and dropped (before the bytes held).
+    row_len: usize,
+    /// How many bytes the row's bytes held must reach before they are parsed again (0: at
+    /// the next input).
+    row_retry: usize,
     /// Where the current value started in the document.
     value_start: u64,
     pub(super) decompressed: u64,
@@ -255,6 +276,10 @@ impl<S: StatsSink> Splitter<S> {
             key: Vec::new(),
             scan: Scan::default(),
             buf: Vec::new(),
+            row: RowParser::new(),
+            row_slow: false,
+            row_len: 0,
+            row_retry: 0,
             value_start: 0,
             decompressed: 0,
             entities: 0,
@@ -336,11 +361,22 @@ impl<S: StatsSink> Splitter<S> {
                 limit: self.limits.max_decompressed_bytes,
             });
         }
+        self.process(input, base)?;
+        self.decompressed = total;
+        Ok(())
+    }
+
+    /// Takes `input`, which starts at offset `base` of the document.
+    fn process(&mut self, input: &[u8], base: u64) -> Result<(), DecodeError> {
         let n = input.len();
         let mut i = 0;
         while i < n {
             let at = base + i as u64;
             match self.state {
+                State::Value(Key::Row) if !self.row_slow => {
+                    i += self.fast_row(&input[i..], at)?;
+                    continue;
+                }
                 State::Value(key) => {
                     let (used, done) = self.scan.scan(&input[i..]);
                     let part = &input[i..i + used];
@@ -455,9 +491,8 @@ impl<S: StatsSink> Splitter<S> {
                     };
                 }
                 (State::ElemOrEnd { arr: Arr::Rows, .. }, b'{') => {
-                    self.begin_value(at);
-                    self.state = State::Value(Key::Row);
-                    // The scanner takes the opening brace.
+                    self.begin_row(at);
+                    // The row's parser (or scanner) takes the opening brace.
                     continue;
                 }
                 (State::ElemOrEnd { arr, .. }, _) => {
@@ -492,8 +527,154 @@ impl<S: StatsSink> Splitter<S> {
             }
             i += 1;
         }
-        self.decompressed = total;
         Ok(())
+    }
+
+    /// Takes bytes of a row read by the fast parser, `input` starting at the parser's
+    /// checkpoint (when no bytes are held): returns how many were taken. Only the bytes after
+    /// the checkpoint are held from one input to the next, never the whole row.
+    /// `at` is the offset of `input` in the document.
+    fn fast_row(&mut self, input: &[u8], at: u64) -> Result<usize, DecodeError> {
+        if self.buf.is_empty() {
+            return match self.row.resume(input) {
+                Step::Done(row, end) => {
+                    let len = self.row_len.saturating_add(end);
+                    self.row_done(row, len)?;
+                    Ok(end)
+                }
+                Step::More => {
+                    // Hold the bytes after the checkpoint.
+                    let at = self.row.at();
+                    self.row.rebase(at);
+                    self.row_len = self.row_len.saturating_add(at);
+                    self.hold_row_tail(&input[at..])?;
+                    Ok(input.len())
+                }
+                Step::Slow if self.row_len == 0 => {
+                    // The row starts here: scan it from its start.
+                    self.row_slow = true;
+                    Ok(0)
+                }
+                Step::Slow => {
+                    // The row's first bytes are gone: JSON standing for them, then the
+                    // bytes from the checkpoint on.
+                    let at = self.row.at();
+                    let mut text = Vec::new();
+                    self.row.prefix(&mut text);
+                    self.slow_row(&text)?;
+                    Ok(at)
+                }
+            };
+        }
+        // The row goes on from bytes held: add a piece of this input to them and parse on, a
+        // larger piece each time, until the checkpoint moves into this input.
+        let held = self.buf.len();
+        if self.row_retry > 0 {
+            if held.saturating_add(input.len()) < self.row_retry {
+                // The last try did not get past many bytes held (a long value that the
+                // parser takes whole, a long string or conversion object, cut in many small
+                // inputs): wait until they have doubled before parsing them again, so that
+                // each byte is parsed a bounded number of times.
+                self.hold_row_tail(input)?;
+                return Ok(input.len());
+            }
+            // Parse the bytes held (not all tried) as an input of their own, then this one.
+            self.row_retry = 0;
+            let bytes = std::mem::take(&mut self.buf);
+            self.process(&bytes, at.saturating_sub(held as u64))?;
+            return Ok(0);
+        }
+        let mut piece = input.len().min(JUNCTION);
+        loop {
+            self.buf.truncate(held);
+            self.buf.extend_from_slice(&input[..piece]);
+            match self.row.resume(&self.buf) {
+                Step::Done(row, end) => {
+                    self.buf.clear();
+                    // The bytes held did not end the row (the parser wanted more of them).
+                    debug_assert!(end > held, "a row ended inside the bytes held");
+                    let len = self.row_len.saturating_add(end);
+                    self.row_done(row, len)?;
+                    return Ok(end.saturating_sub(held));
+                }
+                Step::More => {
+                    let at = self.row.at();
+                    if at >= held {
+                        // Go on in place from the checkpoint.
+                        self.row.rebase(at);
+                        self.row_len = self.row_len.saturating_add(at);
+                        self.buf.clear();
+                        return Ok(at - held);
+                    }
+                    if piece < input.len() {
+                        piece = piece.saturating_mul(4).min(input.len());
+                        continue;
+                    }
+                    // All of this input is held after the checkpoint.
+                    self.row.rebase(at);
+                    self.row_len = self.row_len.saturating_add(at);
+                    let tail = self.buf.split_off(at);
+                    self.buf.clear();
+                    self.hold_row_tail(&tail)?;
+                    self.row_retry = if self.buf.len() >= RETRY_FROM {
+                        self.buf.len().saturating_mul(2)
+                    } else {
+                        0
+                    };
+                    return Ok(input.len());
+                }
+                Step::Slow => {
+                    self.buf.truncate(held);
+                    let mut text = Vec::new();
+                    // Where this input is taken up again.
+                    let mut from = 0;
+                    if self.row_len == 0 {
+                        // The row's bytes from its start are all held.
+                        text.append(&mut self.buf);
+                    } else {
+                        let at = self.row.at();
+                        self.row.prefix(&mut text);
+                        if at < held {
+                            text.extend_from_slice(&self.buf[at..]);
+                        } else {
+                            from = at - held;
+                        }
+                        self.buf.clear();
+                    }
+                    self.slow_row(&text)?;
+                    return Ok(from);
+                }
+            }
+        }
+    }
+
+    /// Holds more bytes of the current row after the parser's checkpoint.
+    fn hold_row_tail(&mut self, tail: &[u8]) -> Result<(), DecodeError> {
+        let len = self
+            .row_len
+            .saturating_add(self.buf.len())
+            .saturating_add(tail.len());
+        if len > self.limits.max_value_bytes {
+            return Err(DecodeError::ValueTooLarge {
+                limit: self.limits.max_value_bytes,
+            });
+        }
+        self.buf.extend_from_slice(tail);
+        Ok(())
+    }
+
+    /// The current row is outside the fast path: it is scanned for its end and parsed by
+    /// serde, from `text` (its bytes, or JSON standing for them, up to where the rest of the
+    /// document is taken).
+    fn slow_row(&mut self, text: &[u8]) -> Result<(), DecodeError> {
+        debug_assert!(
+            self.buf.is_empty(),
+            "bytes held at the switch to the slow path"
+        );
+        self.row_slow = true;
+        self.scan = Scan::default();
+        self.buf.clear();
+        self.process(text, self.value_start)
     }
 
     /// A key and its colon were read: what comes next.
@@ -538,6 +719,16 @@ impl<S: StatsSink> Splitter<S> {
         self.scan = Scan::default();
         self.buf.clear();
         self.value_start = at;
+    }
+
+    /// A row begins at offset `at`.
+    fn begin_row(&mut self, at: u64) {
+        self.begin_value(at);
+        self.row_slow = false;
+        self.row_len = 0;
+        self.row_retry = 0;
+        self.row.start(self.time_series_length.unwrap_or(0));
+        self.state = State::Value(Key::Row);
     }
 
     /// Keeps part of a value that spans inputs.
@@ -587,39 +778,47 @@ impl<S: StatsSink> Splitter<S> {
                 self.entity_id = Some(id);
             }
             Key::Row => {
-                let hint = self.time_series_length.unwrap_or(0);
-                let row = match fast::parse_row(bytes, hint) {
-                    Some(r) => r,
-                    None => self.parse::<IdData>(bytes)?,
-                };
-                self.rows += 1;
-                match self.entity_id.take() {
-                    Some(id) => {
-                        let r = self
-                            .sink()
-                            .and_then(|s| s.row(&id, row).map_err(DecodeError::Consumer));
-                        self.entity_id = Some(id);
-                        r?;
-                    }
-                    None => {
-                        // `id` comes after `id_data` in this entity: keep the rows until then.
-                        self.pending_bytes = self.pending_bytes.saturating_add(bytes.len());
-                        if self.pending_bytes > self.limits.max_value_bytes {
-                            return Err(DecodeError::ValueTooLarge {
-                                limit: self.limits.max_value_bytes,
-                            });
-                        }
-                        self.pending.push(row);
-                    }
-                }
-                self.state = State::ElemSep(Arr::Rows);
-                return Ok(());
+                // Outside the fast path (which has refused it): serde decides.
+                let row = self.parse::<IdData>(bytes)?;
+                return self.row_done(row, bytes.len());
             }
         }
         self.state = State::AfterValue(match key {
             Key::EntityId | Key::EntityOther | Key::Row => Level::Entity,
             Key::DataType | Key::TimeSeriesLength | Key::Request | Key::TopOther => Level::Top,
         });
+        Ok(())
+    }
+
+    /// A row of `len` bytes of JSON was parsed: hand it over (or keep it until its entity's
+    /// `id`).
+    fn row_done(&mut self, row: IdData, len: usize) -> Result<(), DecodeError> {
+        if len > self.limits.max_value_bytes {
+            return Err(DecodeError::ValueTooLarge {
+                limit: self.limits.max_value_bytes,
+            });
+        }
+        self.rows += 1;
+        match self.entity_id.take() {
+            Some(id) => {
+                let r = self
+                    .sink()
+                    .and_then(|s| s.row(&id, row).map_err(DecodeError::Consumer));
+                self.entity_id = Some(id);
+                r?;
+            }
+            None => {
+                // `id` comes after `id_data` in this entity: keep the rows until then.
+                self.pending_bytes = self.pending_bytes.saturating_add(len);
+                if self.pending_bytes > self.limits.max_value_bytes {
+                    return Err(DecodeError::ValueTooLarge {
+                        limit: self.limits.max_value_bytes,
+                    });
+                }
+                self.pending.push(row);
+            }
+        }
+        self.state = State::ElemSep(Arr::Rows);
         Ok(())
     }
 
@@ -642,6 +841,13 @@ impl<S: StatsSink> Splitter<S> {
     pub(super) fn finish(&mut self) -> Result<(ResultHead, S), DecodeError> {
         if let Some(e) = self.error.take() {
             return Err(e);
+        }
+        if self.state == State::Value(Key::Row) && !self.row_slow && self.row_retry > 0 {
+            // Bytes of a row held without being parsed again (see `RETRY_FROM`).
+            let held = std::mem::take(&mut self.buf);
+            self.row_retry = 0;
+            let base = self.decompressed.saturating_sub(held.len() as u64);
+            self.process(&held, base)?;
         }
         if self.state != State::Done {
             return Err(DecodeError::Truncated {
