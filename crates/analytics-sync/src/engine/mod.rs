@@ -31,18 +31,19 @@
 //!   id; ORGANIC_TWEET only when configured, with its ids.
 //! - **Incremental** ([`Engine::incremental`]), for an account with a backfill: active entities
 //!   for the windows since the last pass (per entity type, from its `active_entities_end`
-//!   bookmark to the end of the current hour), then for each entity type and placement the
-//!   entities that changed, over the hull of their activity ranges rounded outward to local
-//!   days (activity ranges may start up to 14 days back: spend revisions), plus the stored
-//!   buckets of those entities whose finality stage has passed since they were fetched
-//!   ([`FinalityPolicy`]: metrics lock 24 h after a bucket ends, spend stops being an
-//!   estimate after 3 days, the billing window closes after 14 days; each bucket is read once
-//!   more after each of these), clipped to the history. ACCOUNT changes when any entity does
-//!   (its range is the union of theirs, per placement); ORGANIC_TWEET, which active entities do
-//!   not report, is fetched from the last pass's day on. Entities that did not change are not
-//!   fetched: no blanket re-pull. A want whose range fits one synchronous request window (7
-//!   days) goes to the synchronous endpoint while the pass's [`SyncConfig::sync_budget`]
-//!   lasts; longer ones, segmented ones and the rest go to asynchronous jobs.
+//!   bookmark to the end of the current hour), then for each entity type and placement only
+//!   the entities that changed (no blanket re-pull), over the local days of their activity
+//!   that can have moved ([`FinalityPolicy`]: metrics lock 24 h after a bucket ends, spend
+//!   stops being an estimate after 3 days, the billing window closes after 14 days): days
+//!   whose metrics may move, with every metric group; days whose spend is an estimate, as
+//!   BILLING; days past the estimate (activity reaches up to 14 days back: spend credits) only
+//!   every [`SyncConfig::billing_recheck`]; and any stored day that passed a finality stage
+//!   since it was fetched, once more. Neighbouring parts share requests when that saves some.
+//!   ACCOUNT changes when any entity does (its range is the union of theirs, per placement);
+//!   ORGANIC_TWEET, which active entities do not report, is read from 24 hours before the last
+//!   pass on. A want goes to the synchronous endpoint when that takes at most twice as many
+//!   requests as jobs and the pass's [`SyncConfig::sync_budget`] lasts; segmented wants and
+//!   the rest go to asynchronous jobs.
 //! - **Real-time** ([`Engine::watch`]): every cycle, active entities of the last
 //!   [`RealtimeConfig::lookback_hours`] hours, then the synchronous endpoint at HOUR for the
 //!   active entities of the configured types over their activity in those hours; the next
