@@ -55,10 +55,11 @@ pub(crate) struct SyncArgs {
     #[arg(long, value_name = "DAYS", default_value_t = 14)]
     billing_window_days: u32,
 
-    /// How often, in hours, spend past its 3-day estimate is re-read when active entities say
-    /// it moved (small credits until the billing window closes); 0: on every pass.
+    /// How often, in hours, an incremental pass looks at what rarely changes: spend past its
+    /// 3-day estimate (small credits until the billing window closes) and metric groups never
+    /// seen with data (MOBILE_CONVERSION without an app); 0: on every pass.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
-    billing_recheck_hours: u32,
+    recheck_hours: u32,
 
     /// Only backfill new accounts; no incremental pass.
     #[arg(long, conflicts_with = "watch")]
@@ -132,7 +133,7 @@ impl SyncArgs {
         c.finality = c
             .finality
             .with_billing_window(TimeDelta::days(i64::from(self.billing_window_days)));
-        c.billing_recheck = TimeDelta::hours(i64::from(self.billing_recheck_hours));
+        c.recheck = TimeDelta::hours(i64::from(self.recheck_hours));
         c.realtime.lookback_hours = self.watch_hours.max(1);
         Ok(c)
     }

@@ -20,7 +20,7 @@ use analytics_core::{EntityType, FinalityPolicy, FinalityScope, MetricGroup, Pla
 /// | `segmentations` | none | each one is a further set of asynchronous jobs |
 /// | `finality` | the API's delays (24 h, 3 days, 14 days) | [`FinalityPolicy::new`] |
 /// | `finality_scope` | metrics and billed spend | re-read buckets until the billing window closes |
-/// | `billing_recheck` | 24 hours | spend older than its 3-day estimate moves only by small credits until the billing window closes: follow them daily, not on every pass |
+/// | `recheck` | 24 hours | spend older than its 3-day estimate moves only by small credits until the billing window closes, and a metric group an entity never had data for (MOBILE_CONVERSION without an app) rarely starts having some: look at both daily, not on every pass |
 /// | `sync_budget` | 200 requests per pass | 80% of the 250 per 15 minutes of the sync endpoint |
 /// | `job_slots` | 100 per account | the API's concurrent job limit |
 /// | `poll_interval` | 1 s, growing by a quarter to 3 s while nothing changes, and a quarter of it (250 ms) after a poll that finds results ready while jobs remain | a job takes seconds to minutes; a poll is one call per 200 jobs, and a late poll delays the whole wave (whose jobs end close together) |
@@ -48,13 +48,17 @@ pub struct SyncConfig {
     pub finality: FinalityPolicy,
     /// Which data the engine waits to become final before it stops re-reading a bucket.
     pub finality_scope: FinalityScope,
-    /// How often an incremental pass follows the activity that active entities report on
-    /// days whose spend is past its estimate but inside the billing window (the credits of
-    /// [`FinalityPolicy::spend_estimate_for`] to [`FinalityPolicy::billing_window`]). Between
-    /// two such passes those days are read only when they pass a finality stage, so the
-    /// store's spend for them may lag the API by these small credits for up to this long;
-    /// every other change is read on every pass. Zero follows every activity on every pass.
-    pub billing_recheck: TimeDelta,
+    /// How often an incremental pass looks at what rarely changes: the activity that active
+    /// entities report on days whose spend is past its estimate but inside the billing window
+    /// (the credits of [`FinalityPolicy::spend_estimate_for`] to
+    /// [`FinalityPolicy::billing_window`]), and the metric groups the changed entities never
+    /// had data for (a MOBILE_CONVERSION request of its own where no app is promoted). Between
+    /// two such passes those days are read only when they pass a finality stage and those
+    /// groups not at all, so the store's spend for those days may lag the API by these small
+    /// credits, and data appearing in such a group for the first time may arrive, for up to
+    /// this long; every other change is read on every pass. Zero looks at everything on every
+    /// pass.
+    pub recheck: TimeDelta,
     /// The most synchronous stats requests one incremental pass sends; beyond it the pass uses
     /// asynchronous jobs.
     pub sync_budget: u32,
@@ -130,7 +134,7 @@ impl SyncConfig {
             segmentations: Vec::new(),
             finality: FinalityPolicy::new(),
             finality_scope: FinalityScope::MetricsAndBilledSpend,
-            billing_recheck: TimeDelta::hours(24),
+            recheck: TimeDelta::hours(24),
             sync_budget: 200,
             job_slots: 100,
             poll_interval: Duration::from_secs(1),

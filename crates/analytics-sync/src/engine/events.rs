@@ -10,7 +10,7 @@ use std::time::Duration;
 use analytics_core::chrono::{DateTime, Utc};
 use analytics_core::ids::{AccountId, JobId};
 use analytics_core::time::TimeRange;
-use analytics_core::{EntityType, Placement, StatsEndpoint};
+use analytics_core::{EntityType, MetricGroup, Placement, StatsEndpoint};
 
 /// Which mode a pass runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +63,8 @@ pub enum SyncEvent {
         ids: usize,
         /// The range requested.
         range: TimeRange,
+        /// The metric groups requested.
+        metric_groups: Vec<MetricGroup>,
         /// The endpoint.
         endpoint: StatsEndpoint,
         /// Whether it was already completed by an interrupted run (and is skipped).

@@ -266,6 +266,7 @@ impl Engine {
                     placement: item.request.placement(),
                     ids: item.request.entity_ids().len(),
                     range: item.request.range(),
+                    metric_groups: item.request.metric_groups().to_vec(),
                     endpoint: item.request.endpoint(),
                     done,
                 });

@@ -12,6 +12,7 @@ use analytics_core::request::ActiveEntitiesQuery;
 use analytics_core::time::{
     HOUR, RangeLimit, TimeRange, ceil_local_day, floor_hour, floor_local_day,
 };
+use analytics_core::wire::MetricValue;
 use analytics_core::{
     EntityType, FinalityPolicy, FinalityScope, Granularity, MetricGroup, Placement, StatsEndpoint,
 };
@@ -82,8 +83,8 @@ type Changes =
 struct Planned {
     target: Target,
     now: DateTime<Utc>,
-    /// Whether the pass followed the activity of days past their spend estimate.
-    billing_checked: bool,
+    /// Whether the pass looked at what rarely changes ([`SyncConfig::recheck`]).
+    checked: bool,
 }
 
 impl Engine {
@@ -124,8 +125,8 @@ impl Engine {
                 .map(|t| (*t, ACTIVE_ENTITIES_END, hour))
                 .collect();
             set.push((EntityType::Account, marks::INCREMENTAL_DONE, p.now));
-            if p.billing_checked {
-                set.push((EntityType::Account, marks::BILLING_CHECKED, p.now));
+            if p.checked {
+                set.push((EntityType::Account, marks::CHECKED, p.now));
             }
             if let Err(e) = self.set_marks(&p.target.account, set).await {
                 errors.insert(p.target.account.clone(), e);
@@ -171,11 +172,11 @@ impl Engine {
             resumed,
         });
         // A backfill read every day: it counts as a check of the billing window.
-        let checked = match self.mark(account, marks::BILLING_CHECKED).await? {
+        let checked = match self.mark(account, marks::CHECKED).await? {
             Some(c) => Some(c),
             None => self.mark(account, marks::BACKFILL_AS_OF).await?,
         };
-        let follow_billing = checked.is_none_or(|c| now - c >= self.config.billing_recheck);
+        let check = checked.is_none_or(|c| now - c >= self.config.recheck);
         let end_of_data = ceil_local_day(now, tz);
         let Ok(history) = TimeRange::new(history_start, end_of_data) else {
             return Ok(None);
@@ -285,6 +286,14 @@ impl Engine {
                 .entity_ids(ids.clone())
                 .placements([placement]);
             let states = self.blocking(move |s| s.bucket_states(&query)).await?;
+            // Between checks, the metric groups these entities never had data for are left
+            // out (MOBILE_CONVERSION where no app is promoted costs a request of its own).
+            let empty = if check {
+                Vec::new()
+            } else {
+                self.groups_without_data(account, entity, placement, &ids, &states, history)
+                    .await?
+            };
             let split = split(
                 hull,
                 history,
@@ -294,7 +303,7 @@ impl Engine {
                 Finality {
                     policy: self.policy(),
                     scope: self.config.finality_scope,
-                    follow_billing,
+                    check,
                 },
                 now,
             );
@@ -326,6 +335,7 @@ impl Engine {
                     if let Some(g) = only {
                         want.metric_groups.retain(|x| *x == g);
                     }
+                    want.metric_groups.retain(|x| !empty.contains(x));
                     (!want.metric_groups.is_empty()).then_some(want)
                 })
                 .collect()
@@ -341,10 +351,54 @@ impl Engine {
             Planned {
                 target: target.clone(),
                 now,
-                billing_checked: follow_billing,
+                checked: check,
             },
             out,
         )))
+    }
+
+    /// The metric groups of `entity` (besides ENGAGEMENT and BILLING, which every entity that
+    /// serves has) that none of `ids` had data for in `placement` over the whole `history`:
+    /// every stored value `null`. An id with nothing stored (a new entity) may have any, so
+    /// then none is returned.
+    async fn groups_without_data(
+        &self,
+        account: &AccountId,
+        entity: EntityType,
+        placement: Placement,
+        ids: &[EntityId],
+        states: &[BucketState],
+        history: TimeRange,
+    ) -> SyncResult<Vec<MetricGroup>> {
+        let optional: Vec<MetricGroup> = entity
+            .metric_groups()
+            .iter()
+            .copied()
+            .filter(|g| !matches!(g, MetricGroup::Engagement | MetricGroup::Billing))
+            .collect();
+        let stored: BTreeSet<&str> = states.iter().map(|s| s.entity_id.as_str()).collect();
+        if optional.is_empty() || ids.iter().any(|id| !stored.contains(id.as_str())) {
+            return Ok(Vec::new());
+        }
+        let query = FactQuery::new(account.clone(), entity, Granularity::Day, history)
+            .entity_ids(ids.to_vec())
+            .placements([placement])
+            .metric_groups(optional.clone());
+        let stats = self.blocking(move |s| s.read_stats(&query)).await?;
+        let mut with_data = BTreeSet::new();
+        for row in stats.iter().flat_map(|r| &r.data).flat_map(|e| &e.id_data) {
+            for (name, value) in row.metrics.iter() {
+                if has_data(value)
+                    && let Some(g) = analytics_core::catalog::group_of(name)
+                {
+                    with_data.insert(g);
+                }
+            }
+        }
+        Ok(optional
+            .into_iter()
+            .filter(|g| !with_data.contains(g))
+            .collect())
     }
 
     /// Sends `want` to the synchronous endpoint when that takes at most twice as many
@@ -363,6 +417,15 @@ impl Engine {
             *budget -= u32::try_from(sync).unwrap_or(u32::MAX);
             want.endpoint = StatsEndpoint::Sync;
         }
+    }
+}
+
+/// Whether `v` holds a value somewhere (a conversion object of `null` leaves has none).
+fn has_data(v: &MetricValue) -> bool {
+    match v {
+        MetricValue::Null => false,
+        MetricValue::Series(_) => true,
+        MetricValue::Object(o) => o.values().any(has_data),
     }
 }
 
@@ -430,9 +493,10 @@ pub(crate) struct Finality<'a> {
     pub(crate) policy: &'a FinalityPolicy,
     /// What the engine waits for.
     pub(crate) scope: FinalityScope,
-    /// Whether this pass follows activity on days whose spend is past its estimate (else
-    /// those days are read only when they pass a stage).
-    pub(crate) follow_billing: bool,
+    /// Whether this pass is a check ([`SyncConfig::recheck`]): it follows activity on days
+    /// whose spend is past its estimate (else those days are read only when they pass a
+    /// stage).
+    pub(crate) check: bool,
 }
 
 /// The days of `hull` (the changed entities' activity, whole local days) to fetch again, and
@@ -441,7 +505,7 @@ pub(crate) struct Finality<'a> {
 /// - every day that passed a finality stage since it was stored (read once more, so that the
 ///   store ends with its value after the stage);
 /// - the days of the activity whose spend may still be an estimate (younger than
-///   [`FinalityPolicy::spend_estimate_for`]), and, when `follow_billing`, all of them;
+///   [`FinalityPolicy::spend_estimate_for`]), and, when `check`, all of them;
 /// - from the first of these days whose metrics may have moved (stored before they locked, or
 ///   a followed day never stored for one of `ids`) on, with every metric group; before it,
 ///   BILLING only, as runs of consecutive days.
@@ -457,7 +521,7 @@ pub(crate) fn split(
     let Finality {
         policy,
         scope,
-        follow_billing,
+        check,
     } = finality;
     let (hull_start, hull_end) = hull;
     // Per day: which entities have a stored state, and whether any was fetched before its
@@ -472,7 +536,7 @@ pub(crate) fn split(
         day.0.insert(st.entity_id.as_str());
         day.1 |= st.metrics == MetricsFinality::Provisional;
     }
-    let follow_from = if follow_billing {
+    let follow_from = if check {
         hull_start
     } else {
         hull_start.max(floor_local_day(now - policy.spend_estimate_for(), tz))
@@ -645,7 +709,7 @@ mod tests {
         // Activity reaching 14 days back, as spend credits make it.
         let hull = day_hull([(local(6), now)], tz).unwrap();
         let run = |from: u32, to: u32| TimeRange::new(local(from), local(to)).unwrap();
-        let split_with = |states: &[BucketState], follow_billing| {
+        let split_with = |states: &[BucketState], check| {
             split(
                 hull,
                 history,
@@ -655,7 +719,7 @@ mod tests {
                 Finality {
                     policy: &policy,
                     scope,
-                    follow_billing,
+                    check,
                 },
                 now,
             )
@@ -685,7 +749,7 @@ mod tests {
             Finality {
                 policy: &policy,
                 scope,
-                follow_billing: false,
+                check: false,
             },
             now,
         );

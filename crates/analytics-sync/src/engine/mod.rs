@@ -37,7 +37,7 @@
 //!   stops being an estimate after 3 days, the billing window closes after 14 days): days
 //!   whose metrics may move, with every metric group; days whose spend is an estimate, as
 //!   BILLING; days past the estimate (activity reaches up to 14 days back: spend credits) only
-//!   every [`SyncConfig::billing_recheck`]; and any stored day that passed a finality stage
+//!   every [`SyncConfig::recheck`]; and any stored day that passed a finality stage
 //!   since it was fetched, once more. Neighbouring parts share requests when that saves some.
 //!   ACCOUNT changes when any entity does (its range is the union of theirs, per placement);
 //!   ORGANIC_TWEET, which active entities do not report, is read from 24 hours before the last
@@ -130,9 +130,9 @@ pub mod marks {
     pub const INCREMENTAL_STARTED: &str = "incremental_started";
     /// The `now` of the last incremental pass finished.
     pub const INCREMENTAL_DONE: &str = "incremental_done";
-    /// The `now` of the last incremental pass that followed the activity of days whose spend
-    /// is past its estimate (see [`SyncConfig::billing_recheck`](super::SyncConfig)).
-    pub const BILLING_CHECKED: &str = "billing_checked";
+    /// The `now` of the last incremental pass that looked at what rarely changes (see
+    /// [`SyncConfig::recheck`](super::SyncConfig)).
+    pub const CHECKED: &str = "checked";
 }
 
 /// The sync engine: see the [module docs](self).

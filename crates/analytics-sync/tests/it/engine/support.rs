@@ -142,8 +142,8 @@ pub(crate) fn config() -> SyncConfig {
     c.call_retry_delay = Duration::from_millis(10);
     c.history_days = 30;
     // Follow every activity on every pass, so that a pass ends with exactly the emulator's
-    // values (`billing_recheck.rs` tests the default daily recheck).
-    c.billing_recheck = TimeDelta::zero();
+    // values (`recheck.rs` tests the default daily recheck).
+    c.recheck = TimeDelta::zero();
     c
 }
 
