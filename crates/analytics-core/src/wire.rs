@@ -135,6 +135,17 @@ impl MetricValue {
         matches!(self, Self::Null)
     }
 
+    /// Whether this holds data anywhere: a series (zeros included: the entity had data in the
+    /// window), or an object with such a leaf; `null`, and an object of `null` leaves, hold
+    /// none.
+    pub fn has_data(&self) -> bool {
+        match self {
+            Self::Null => false,
+            Self::Series(_) => true,
+            Self::Object(o) => o.values().any(Self::has_data),
+        }
+    }
+
     /// The series, if this is one.
     pub fn as_series(&self) -> Option<&[i64]> {
         match self {
@@ -549,6 +560,19 @@ mod tests {
         let back = serde_json::to_value(&parsed).unwrap();
         assert_eq!(back, original, "round trip changed the JSON");
         parsed
+    }
+
+    #[test]
+    fn data_is_a_series_somewhere_and_zeros_count() {
+        let v = |j: serde_json::Value| serde_json::from_value::<MetricValue>(j).unwrap();
+        assert!(!v(json!(null)).has_data());
+        assert!(
+            v(json!([0, 0])).has_data(),
+            "zeros: data, none in those buckets"
+        );
+        assert!(v(json!([])).has_data());
+        assert!(!v(json!({"post_view": null, "skan": {"a": null}})).has_data());
+        assert!(v(json!({"post_view": null, "skan": {"a": [0]}})).has_data());
     }
 
     // ---- every example JSON of spec/analytics-api.md, verbatim ----

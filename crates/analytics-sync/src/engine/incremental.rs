@@ -12,7 +12,6 @@ use analytics_core::request::ActiveEntitiesQuery;
 use analytics_core::time::{
     HOUR, RangeLimit, TimeRange, ceil_local_day, floor_hour, floor_local_day,
 };
-use analytics_core::wire::MetricValue;
 use analytics_core::{
     EntityType, FinalityPolicy, FinalityScope, Granularity, MetricGroup, Placement, StatsEndpoint,
 };
@@ -388,7 +387,7 @@ impl Engine {
         let mut with_data = BTreeSet::new();
         for row in stats.iter().flat_map(|r| &r.data).flat_map(|e| &e.id_data) {
             for (name, value) in row.metrics.iter() {
-                if has_data(value)
+                if value.has_data()
                     && let Some(g) = analytics_core::catalog::group_of(name)
                 {
                     with_data.insert(g);
@@ -417,15 +416,6 @@ impl Engine {
             *budget -= u32::try_from(sync).unwrap_or(u32::MAX);
             want.endpoint = StatsEndpoint::Sync;
         }
-    }
-}
-
-/// Whether `v` holds a value somewhere (a conversion object of `null` leaves has none).
-fn has_data(v: &MetricValue) -> bool {
-    match v {
-        MetricValue::Null => false,
-        MetricValue::Series(_) => true,
-        MetricValue::Object(o) => o.values().any(has_data),
     }
 }
 
@@ -527,10 +517,10 @@ pub(crate) fn split(
     // Per day: which entities have a stored state, and whether any was fetched before its
     // metrics locked; and the days that passed a stage since they were stored.
     let mut days: BTreeMap<DateTime<Utc>, (BTreeSet<&str>, bool)> = BTreeMap::new();
-    let mut passed: BTreeSet<DateTime<Utc>> = BTreeSet::new();
+    let mut passed: BTreeMap<DateTime<Utc>, DateTime<Utc>> = BTreeMap::new();
     for st in states.iter().filter(|s| s.segmentation.is_none()) {
         if stage_passed(policy, scope, &st.bucket, st.fetched_at, now) {
-            passed.insert(st.bucket.start());
+            passed.insert(st.bucket.start(), st.bucket.end());
         }
         let day = days.entry(st.bucket.start()).or_default();
         day.0.insert(st.entity_id.as_str());
@@ -542,12 +532,13 @@ pub(crate) fn split(
         hull_start.max(floor_local_day(now - policy.spend_estimate_for(), tz))
     };
     let start = passed
-        .first()
+        .keys()
+        .next()
         .map_or(follow_from, |d| follow_from.min(*d))
         .max(history.start());
     let end = passed
-        .iter()
-        .map(|d| ceil_local_day(*d + TimeDelta::seconds(1), tz))
+        .values()
+        .copied()
         .fold(hull_end, DateTime::max)
         .min(history.end());
     let Ok(range) = TimeRange::new(start, end) else {
@@ -559,7 +550,7 @@ pub(crate) fn split(
     let needed: Vec<TimeRange> = range
         .buckets(Granularity::Day, tz)
         .filter(|b| {
-            passed.contains(&b.start()) || (b.start() >= follow_from && b.end() <= hull_end)
+            passed.contains_key(&b.start()) || (b.start() >= follow_from && b.end() <= hull_end)
         })
         .collect();
     // A day stored before its metrics locked is read whole; so is a followed day some entity

@@ -1270,3 +1270,141 @@ proptest! {
         prop_assert_eq!(dump(&s), before);
     }
 }
+
+// ---- batched upserts on series longer than a batch ----
+
+/// 150 HOUR buckets: more than two full batches and a remainder of 22 (16 + 4 + 2).
+fn long_window() -> TimeRange {
+    range("2024-05-01T00:00:00Z", "2024-05-07T06:00:00Z")
+}
+
+/// A LINE_ITEM response over `w` (inside [`long_window`]) for entities a1 and a2, whose
+/// `impressions` at bucket `i` of the long window are `f(i)`; `clicks` is null for a1 and
+/// zeros for a2.
+fn long_response(w: TimeRange, f: impl Fn(usize) -> i64) -> StatsResponse {
+    let first = (w.start() - long_window().start()).num_hours() as usize;
+    let len = w.time_series_length(Granularity::Hour, UTC);
+    let series: Vec<i64> = (first..first + len).map(f).collect();
+    response(
+        EntityType::LineItem,
+        Placement::AllOnTwitter,
+        Granularity::Hour,
+        w,
+        UTC,
+        None,
+        &[MetricGroup::Engagement],
+        vec![
+            unsegmented("a1", json!({"impressions": series, "clicks": null})),
+            unsegmented("a2", json!({"impressions": series, "clicks": vec![0; len]})),
+        ],
+    )
+}
+
+/// Every fact: entity, metric, bucket start, value, fetch.
+fn facts(s: &SqliteStore) -> Vec<(String, String, i64, Option<i64>, i64)> {
+    let conn = s.conn();
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.entity_id, s.metric, f.start_s, f.value, f.fetched_us
+             FROM series s JOIN facts f ON f.series_id = s.series_id ORDER BY 1, 2, 3",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+fn read_long(s: &SqliteStore) -> Vec<EntityStats> {
+    let q = query(Granularity::Hour, long_window())
+        .placements(vec![Placement::AllOnTwitter])
+        .metric_groups(vec![MetricGroup::Engagement]);
+    let mut out = s.read_stats(&q).unwrap();
+    assert_eq!(out.len(), 1);
+    out.remove(0).data
+}
+
+#[test]
+fn batches_keep_every_law_of_ingest_on_long_series() {
+    let s = store();
+    let w = long_window();
+    let n = w.time_series_length(Granularity::Hour, UTC);
+    assert_eq!(n, 150);
+    let (t1, t2, t3, t4) = (
+        t("2024-05-08T00:00:00Z"),
+        t("2024-05-09T00:00:00Z"),
+        t("2024-05-10T00:00:00Z"),
+        t("2024-05-11T00:00:00Z"),
+    );
+    // Zeros and values, null for a1's clicks: everything new is written.
+    let first = long_response(w, |i| if i % 3 == 0 { 0 } else { i as i64 * 7 });
+    let sum = s.ingest(&acct(), &first, UTC, t1, &P).unwrap();
+    assert_eq!((sum.rows_written, sum.rows_changed), (4 * 150, 4 * 150));
+    assert_eq!(sum.buckets_written, 2 * 150);
+    assert_eq!(read_long(&s), first.data);
+    let stored = facts(&s);
+    assert_eq!(stored.len(), 4 * 150);
+    assert!(
+        stored
+            .iter()
+            .filter(|f| f.0 == "a1" && f.1 == "clicks")
+            .all(|f| f.3.is_none()),
+        "null stays null"
+    );
+    assert!(
+        stored
+            .iter()
+            .filter(|f| f.0 == "a2" && f.1 == "clicks")
+            .all(|f| f.3 == Some(0)),
+        "0 stays 0"
+    );
+    // The same again: nothing written.
+    let again = s.ingest(&acct(), &first, UTC, t1, &P).unwrap();
+    assert_eq!(again.rows_changed, 0);
+    assert_eq!(facts(&s), stored);
+    // A newer fetch changing every seventh impression: exactly those are written.
+    let second = long_response(w, |i| {
+        let v = if i % 3 == 0 { 0 } else { i as i64 * 7 };
+        if i % 7 == 0 { v + 1 } else { v }
+    });
+    let changed = (0..150).filter(|i| i % 7 == 0).count() as u64;
+    let sum = s.ingest(&acct(), &second, UTC, t2, &P).unwrap();
+    assert_eq!(sum.rows_changed, 2 * changed);
+    assert_eq!(read_long(&s), second.data);
+    // A newer fetch of the middle buckets only, then a late fetch older than it (but newer
+    // than the second) of the whole window: the middle keeps the newest values, the rest
+    // takes the late fetch's. The skipped buckets split the rows into runs of 40 and 70.
+    let middle = TimeRange::new(
+        w.start() + TimeDelta::hours(40),
+        w.start() + TimeDelta::hours(80),
+    )
+    .unwrap();
+    s.ingest(
+        &acct(),
+        &long_response(middle, |i| 1000 + i as i64),
+        UTC,
+        t4,
+        &P,
+    )
+    .unwrap();
+    let late = long_response(w, |i| 5000 + i as i64);
+    let sum = s.ingest(&acct(), &late, UTC, t3, &P).unwrap();
+    assert_eq!(sum.rows_stale, 4 * 40);
+    assert_eq!(sum.rows_changed, 2 * 110, "impressions outside the middle");
+    let expect = long_response(w, |i| {
+        if (40..80).contains(&i) {
+            1000 + i as i64
+        } else {
+            5000 + i as i64
+        }
+    });
+    assert_eq!(read_long(&s), expect.data);
+    // The second fetch arriving again, late: older than everything stored, it changes
+    // nothing.
+    let before = facts(&s);
+    let stale = s.ingest(&acct(), &second, UTC, t2, &P).unwrap();
+    assert_eq!((stale.rows_changed, stale.rows_stale), (0, 4 * 150));
+    assert_eq!(facts(&s), before);
+}
