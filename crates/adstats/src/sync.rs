@@ -55,9 +55,10 @@ pub(crate) struct SyncArgs {
     #[arg(long, value_name = "DAYS", default_value_t = 14)]
     billing_window_days: u32,
 
-    /// How often, in hours, an incremental pass looks at what rarely changes: spend past its
-    /// 3-day estimate (small credits until the billing window closes) and metric groups never
-    /// seen with data (MOBILE_CONVERSION without an app); 0: on every pass.
+    /// How often, in hours, each entity type is checked for what rarely changes: spend past
+    /// its 3-day estimate (small credits until the billing window closes) and metric groups
+    /// never seen with data (MOBILE_CONVERSION without an app). The types' checks are spread
+    /// over the period, so hourly passes share the work; 0: on every pass.
     #[arg(long, value_name = "HOURS", default_value_t = 24)]
     recheck_hours: u32,
 
@@ -279,6 +280,16 @@ impl Observer for Progress {
                 self.line(&format!(
                     "{account}: {mode} as of {}{again}",
                     analytics_core::time::format_time(*now)
+                ));
+            }
+            SyncEvent::Checking {
+                account,
+                entity_types,
+            } => {
+                let types: Vec<&str> = entity_types.iter().map(|t| t.as_str()).collect();
+                self.line(&format!(
+                    "{account}: check of {} (spend past its estimate, quiet metric groups)",
+                    types.join(", ")
                 ));
             }
             SyncEvent::PassFinished { account, mode } => {

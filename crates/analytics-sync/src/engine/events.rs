@@ -49,6 +49,15 @@ pub enum SyncEvent {
         /// Whether it resumes a pass that was interrupted.
         resumed: bool,
     },
+    /// An incremental pass of `account` checks these entity types: it follows their spend
+    /// past its estimate and the metric groups they never had data for, over everything
+    /// active since their last check ([`SyncConfig::recheck`](super::SyncConfig)).
+    Checking {
+        /// The account.
+        account: AccountId,
+        /// The entity types checked, in the configured order.
+        entity_types: Vec<EntityType>,
+    },
     /// One planned request (a want cut by analytics-core's planner) of a pass.
     Planned {
         /// The account.

@@ -77,13 +77,69 @@ pub(crate) fn chunks(from: DateTime<Utc>, to: DateTime<Utc>, limit: RangeLimit) 
 type Changes =
     BTreeMap<(EntityType, Placement), BTreeMap<EntityId, (DateTime<Utc>, DateTime<Utc>)>>;
 
+/// Whether a check of `entity` can read anything a pass between checks leaves out: spend
+/// past its estimate, or a metric group besides ENGAGEMENT (ACCOUNT has neither).
+fn has_checks(entity: EntityType) -> bool {
+    entity
+        .metric_groups()
+        .iter()
+        .any(|g| *g != MetricGroup::Engagement)
+}
+
+/// Where in each [`SyncConfig::recheck`](super::SyncConfig) period the check of the
+/// `index`-th of `count` checked entity types of `account` falls, as an offset in
+/// `[0, recheck)` from the Unix epoch: the types are spread evenly over the period, and all of
+/// an account's are shifted by a fraction of a step drawn from its id, so that neither one
+/// account's types nor several accounts' come due in the same pass. A pass then reads at
+/// most a share of what rarely changes, instead of all of it once a period.
+pub(crate) fn check_phase(
+    account: &AccountId,
+    index: usize,
+    count: usize,
+    recheck: TimeDelta,
+) -> TimeDelta {
+    // FNV-1a: stable across builds and platforms, unlike the standard library's hasher.
+    let hash = account
+        .as_str()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let count = u128::try_from(count.max(1)).unwrap_or(1);
+    let index = u128::try_from(index).unwrap_or(0) % count;
+    let period = u128::try_from(recheck.num_seconds()).unwrap_or(0);
+    // period x (index + shift / 2^16) / count, with the shift's 16 bits from the hash.
+    let offset = period * ((index << 16) + u128::from(hash >> 48)) / (count << 16);
+    TimeDelta::seconds(i64::try_from(offset).unwrap_or(0))
+}
+
+/// Whether an entity type last checked at `last` (`None`: never) is due for a check at
+/// `now`: one of its check instants (`phase`, plus whole `recheck` periods from the epoch)
+/// came after `last` and not after `now`. A `recheck` under a second checks on every pass.
+pub(crate) fn check_due(
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    recheck: TimeDelta,
+    phase: TimeDelta,
+) -> bool {
+    let period = recheck.num_seconds();
+    let Some(last) = last else {
+        return true;
+    };
+    if period <= 0 {
+        return true;
+    }
+    let latest = now.timestamp() - (now.timestamp() - phase.num_seconds()).rem_euclid(period);
+    latest > last.timestamp()
+}
+
 /// An incremental pass planned for one account.
 #[derive(Debug)]
 struct Planned {
     target: Target,
     now: DateTime<Utc>,
-    /// Whether the pass looked at what rarely changes ([`SyncConfig::recheck`]).
-    checked: bool,
+    /// The entity types it checked ([`SyncConfig::recheck`](super::SyncConfig)).
+    checked: Vec<EntityType>,
 }
 
 impl Engine {
@@ -124,9 +180,7 @@ impl Engine {
                 .map(|t| (*t, ACTIVE_ENTITIES_END, hour))
                 .collect();
             set.push((EntityType::Account, marks::INCREMENTAL_DONE, p.now));
-            if p.checked {
-                set.push((EntityType::Account, marks::CHECKED, p.now));
-            }
+            set.extend(p.checked.iter().map(|t| (*t, marks::CHECKED, p.now)));
             if let Err(e) = self.set_marks(&p.target.account, set).await {
                 errors.insert(p.target.account.clone(), e);
                 continue;
@@ -170,12 +224,38 @@ impl Engine {
             now,
             resumed,
         });
-        // A backfill read every day: it counts as a check of the billing window.
-        let checked = match self.mark(account, marks::CHECKED).await? {
-            Some(c) => Some(c),
-            None => self.mark(account, marks::BACKFILL_AS_OF).await?,
-        };
-        let check = checked.is_none_or(|c| now - c >= self.config.recheck);
+        // The entity types due for a check, with their last one. A backfill read every day:
+        // it counts as a check.
+        let backfilled = self.mark(account, marks::BACKFILL_AS_OF).await?;
+        let checkable: Vec<EntityType> = self
+            .config
+            .entity_types
+            .iter()
+            .copied()
+            .filter(|t| has_checks(*t))
+            .collect();
+        let mut checks: BTreeMap<EntityType, Option<DateTime<Utc>>> = BTreeMap::new();
+        for (i, &entity) in checkable.iter().enumerate() {
+            let a = account.clone();
+            let last = self
+                .blocking(move |s| s.bookmark(&a, entity, marks::CHECKED))
+                .await?
+                .or(backfilled);
+            let phase = check_phase(account, i, checkable.len(), self.config.recheck);
+            if check_due(last, now, self.config.recheck, phase) {
+                checks.insert(entity, last);
+            }
+        }
+        if !checks.is_empty() {
+            self.observe(&SyncEvent::Checking {
+                account: account.clone(),
+                entity_types: checkable
+                    .iter()
+                    .copied()
+                    .filter(|t| checks.contains_key(t))
+                    .collect(),
+            });
+        }
         let end_of_data = ceil_local_day(now, tz);
         let Ok(history) = TimeRange::new(history_start, end_of_data) else {
             return Ok(None);
@@ -191,10 +271,17 @@ impl Engine {
             .filter(|t| t.has_active_entities())
         {
             let a = account.clone();
-            let from = self
+            let mut from = self
                 .blocking(move |s| s.bookmark(&a, entity, ACTIVE_ENTITIES_END))
                 .await?
                 .unwrap_or_else(|| floor_hour(history_start));
+            // A check follows everything active since the last one: a pass between checks
+            // left out the older spend of what it saw, and an entity that has stopped
+            // serving may not be active again (its spend credits are revised 7 and 14
+            // days after it served, and nothing else).
+            if let Some(Some(last)) = checks.get(&entity) {
+                from = from.min(floor_hour(*last));
+            }
             for window in chunks(from, window_end, RangeLimit::ActiveEntities) {
                 let query = ActiveEntitiesQuery {
                     entity,
@@ -258,7 +345,12 @@ impl Engine {
         // ORGANIC_TWEET is not in active entities: every hour whose metrics could still move at
         // the last pass (those younger than the metrics' lock then) may have changed since.
         if self.config.entity_types.contains(&EntityType::OrganicTweet) {
-            let from = done
+            // A check reads them from the last check on, with the groups left out since.
+            let since = match (done, checks.get(&EntityType::OrganicTweet)) {
+                (Some(d), Some(Some(c))) => Some(d.min(*c)),
+                (d, _) => d,
+            };
+            let from = since
                 .map_or(history_start, |d| d - self.policy().metrics_final_after())
                 .max(history_start)
                 .min(now);
@@ -285,6 +377,7 @@ impl Engine {
                 .entity_ids(ids.clone())
                 .placements([placement]);
             let states = self.blocking(move |s| s.bucket_states(&query)).await?;
+            let check = checks.contains_key(&entity);
             // Between checks, the metric groups these entities never had data for are left
             // out (MOBILE_CONVERSION where no app is promoted costs a request of its own).
             let empty = if check {
@@ -350,7 +443,7 @@ impl Engine {
             Planned {
                 target: target.clone(),
                 now,
-                checked: check,
+                checked: checks.into_keys().collect(),
             },
             out,
         )))
@@ -519,6 +612,14 @@ pub(crate) fn split(
     let mut days: BTreeMap<DateTime<Utc>, (BTreeSet<&str>, bool)> = BTreeMap::new();
     let mut passed: BTreeMap<DateTime<Utc>, DateTime<Utc>> = BTreeMap::new();
     for st in states.iter().filter(|s| s.segmentation.is_none()) {
+        // Spend is in BILLING: the other groups' states pass only the metrics' stage (else a
+        // day re-read as BILLING would stay "passed" in the others and be read on every pass).
+        // The billing window's close is, like all spend past its estimate, left for a check.
+        let scope = match st.metric_group {
+            Some(g) if g != MetricGroup::Billing => scope.min(FinalityScope::Metrics),
+            _ if !check => scope.min(FinalityScope::MetricsAndSpendEstimate),
+            _ => scope,
+        };
         if stage_passed(policy, scope, &st.bucket, st.fetched_at, now) {
             passed.insert(st.bucket.start(), st.bucket.end());
         }
@@ -724,11 +825,34 @@ mod tests {
         let check = split_with(&states, true);
         assert_eq!(check.all, Some(run(19, 21)));
         assert_eq!(check.billing, vec![run(6, 19)]);
-        // A day whose billing window closed since it was read is read once more, recheck or
-        // not; the days between stay out.
+        // A day whose billing window closed since it was read waits for a check, like all
+        // spend past its estimate; the check reads it once more (outside the activity too).
         states[4] = state("a1", day(5), t("2026-03-19T12:00:00Z"));
-        let closing = split_with(&states, false);
-        assert_eq!(closing.billing, vec![run(5, 6), run(17, 19)]);
+        assert_eq!(split_with(&states, false).billing, vec![run(17, 19)]);
+        let closing = split_with(&states, true);
+        assert_eq!(closing.billing, vec![run(5, 19)]);
+        // Once read again as BILLING, the day's other groups (fetched before the close) do
+        // not make it read again: only spend has a stage there.
+        let mut grouped: Vec<BucketState> = states
+            .iter()
+            .flat_map(|s| {
+                [MetricGroup::Engagement, MetricGroup::Billing].map(|g| BucketState {
+                    metric_group: Some(g),
+                    ..s.clone()
+                })
+            })
+            .collect();
+        assert_eq!(split_with(&grouped, true).billing, closing.billing);
+        for s in grouped
+            .iter_mut()
+            .filter(|s| s.bucket == day(5) && s.metric_group == Some(MetricGroup::Billing))
+        {
+            *s = BucketState {
+                metric_group: Some(MetricGroup::Billing),
+                ..state("a1", day(5), now - TimeDelta::hours(1))
+            };
+        }
+        assert_eq!(split_with(&grouped, true).billing, vec![run(6, 19)]);
         // A day never stored for an entity is read whole from there on.
         let both = [EntityId::new("a1").unwrap(), EntityId::new("b2").unwrap()];
         let new = split(
@@ -745,7 +869,7 @@ mod tests {
             now,
         );
         assert_eq!(new.all, Some(run(17, 21)));
-        assert_eq!(new.billing, vec![run(5, 6)]);
+        assert_eq!(new.billing, Vec::new());
     }
 
     #[test]
@@ -793,5 +917,91 @@ mod tests {
             end + TimeDelta::days(1),
             end + TimeDelta::days(14)
         ));
+    }
+
+    fn account(i: u64) -> AccountId {
+        AccountId::new(format!("acc{i:08x}")).unwrap()
+    }
+
+    #[test]
+    fn checks_without_a_period_happen_on_every_pass() {
+        let now = t("2026-03-10T12:00:00Z");
+        let a = account(1);
+        assert_eq!(check_phase(&a, 3, 6, TimeDelta::zero()), TimeDelta::zero());
+        assert!(check_due(
+            Some(now),
+            now,
+            TimeDelta::zero(),
+            TimeDelta::zero()
+        ));
+        assert!(check_due(
+            None,
+            now,
+            TimeDelta::hours(24),
+            TimeDelta::hours(5)
+        ));
+        // A type checked at its instant is not due again until the next one.
+        let day = TimeDelta::hours(24);
+        let phase = TimeDelta::hours(12);
+        assert!(!check_due(Some(now), now, day, phase));
+        assert!(!check_due(
+            Some(now),
+            now + TimeDelta::hours(23),
+            day,
+            phase
+        ));
+        assert!(check_due(Some(now), now + day, day, phase));
+        assert!(check_due(
+            Some(now - TimeDelta::seconds(1)),
+            now,
+            day,
+            phase
+        ));
+    }
+
+    proptest::proptest! {
+        /// Passes every `gap` (at most the period): each type is checked once per period,
+        /// its checks between `recheck - gap` and `recheck + gap` apart, and the types of an
+        /// account whose period holds a pass per type are checked in different passes.
+        #[test]
+        fn checks_come_once_a_period_and_spread_over_it(
+            acc in 0u64..1_000_000,
+            count in 1usize..9,
+            period_h in 1i64..100,
+            gap_min in 10i64..240,
+            start_min in 0i64..100_000,
+        ) {
+            let a = account(acc);
+            let recheck = TimeDelta::hours(period_h);
+            let gap = TimeDelta::minutes(gap_min).min(recheck);
+            let start = t("2026-01-01T00:00:00Z") + TimeDelta::minutes(start_min);
+            let mut last: Vec<Option<DateTime<Utc>>> = vec![Some(start); count];
+            let mut checks: Vec<Vec<DateTime<Utc>>> = vec![Vec::new(); count];
+            let mut passes: BTreeMap<DateTime<Utc>, usize> = BTreeMap::new();
+            let mut now = start;
+            while now < start + recheck * 4 {
+                now += gap;
+                for (i, l) in last.iter_mut().enumerate() {
+                    let phase = check_phase(&a, i, count, recheck);
+                    proptest::prop_assert!(phase >= TimeDelta::zero() && phase < recheck);
+                    if check_due(*l, now, recheck, phase) {
+                        *l = Some(now);
+                        checks[i].push(now);
+                        *passes.entry(now).or_default() += 1;
+                    }
+                }
+            }
+            for c in &checks {
+                proptest::prop_assert!(c.len() >= 3, "{c:?}");
+                proptest::prop_assert!(c[0] <= start + recheck + gap);
+                for w in c.windows(2) {
+                    let apart = w[1] - w[0];
+                    proptest::prop_assert!(apart > recheck - gap && apart <= recheck + gap);
+                }
+            }
+            if recheck >= gap * i32::try_from(count).unwrap() {
+                proptest::prop_assert!(passes.values().all(|n| *n == 1), "{passes:?}");
+            }
+        }
     }
 }

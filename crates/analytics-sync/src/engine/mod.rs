@@ -36,9 +36,16 @@
 //!   that can have moved ([`FinalityPolicy`]: metrics lock 24 h after a bucket ends, spend
 //!   stops being an estimate after 3 days, the billing window closes after 14 days): days
 //!   whose metrics may move, with every metric group; days whose spend is an estimate, as
-//!   BILLING; days past the estimate (activity reaches up to 14 days back: spend credits) only
-//!   every [`SyncConfig::recheck`]; and any stored day that passed a finality stage
-//!   since it was fetched, once more. Neighbouring parts share requests when that saves some.
+//!   BILLING; days past the estimate (activity reaches up to 14 days back: spend credits), and
+//!   metric groups the changed entities never had data for, only when their entity type is
+//!   checked; and any stored day that passed a finality stage since it was fetched, once
+//!   more. Neighbouring parts share requests when that saves some.
+//! - **Checks**: each entity type (but ACCOUNT, which has nothing to check) is checked once
+//!   every [`SyncConfig::recheck`], at its own point of the period (the types of an account
+//!   spread evenly over it, each account shifted), so no pass reads all of what rarely
+//!   changes at once. A check queries active entities from the type's last check on (the
+//!   same call, a wider window) and follows all of their activity, so what the passes in
+//!   between left out is read even for entities that stopped serving since.
 //!   ACCOUNT changes when any entity does (its range is the union of theirs, per placement);
 //!   ORGANIC_TWEET, which active entities do not report, is read from 24 hours before the last
 //!   pass on. A want goes to the synchronous endpoint when that takes at most twice as many
@@ -130,7 +137,7 @@ pub mod marks {
     pub const INCREMENTAL_STARTED: &str = "incremental_started";
     /// The `now` of the last incremental pass finished.
     pub const INCREMENTAL_DONE: &str = "incremental_done";
-    /// The `now` of the last incremental pass that looked at what rarely changes (see
+    /// Per entity type: the `now` of the last incremental pass that checked it (see
     /// [`SyncConfig::recheck`](super::SyncConfig)).
     pub const CHECKED: &str = "checked";
 }

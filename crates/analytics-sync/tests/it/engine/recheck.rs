@@ -1,8 +1,9 @@
-//! The default daily recheck: between two checks, a pass reads only the days whose metrics or
-//! spend estimate can still move (and days passing a finality stage), and leaves out the
-//! metric groups its entities never had data for, so the store lags the API only by the small
-//! credits on days past their spend estimate; the next check (24 hours later) reads all of it
-//! and the store equals the emulator again.
+//! The default daily checks: between two checks of an entity type, a pass reads only the days
+//! whose metrics or spend estimate can still move (and days passing a finality stage), and
+//! leaves out the metric groups its entities never had data for, so the store lags the API
+//! only by the small credits on days past their spend estimate; the type's next check (once
+//! a day, at its own point of the day) reads all of it, including what entities that stopped
+//! serving did since the last check, and the type equals the emulator again.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -34,8 +35,42 @@ fn bands(store: &dyn Store, a: &AccountId, now: DateTime<Utc>) -> [TimeRange; 3]
     ]
 }
 
+/// The (account, entity type) pairs that `events` checked.
+fn checked(events: &[SyncEvent]) -> BTreeSet<(AccountId, EntityType)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::Checking {
+                account,
+                entity_types,
+            } => Some(entity_types.iter().map(move |t| (account.clone(), *t))),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// The (account, entity type, placement) triples a pass asked MOBILE_CONVERSION of.
+fn mobile(events: &[SyncEvent]) -> BTreeSet<(AccountId, EntityType, Placement)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::Planned {
+                account,
+                entity,
+                placement,
+                metric_groups,
+                ..
+            } if metric_groups.contains(&MetricGroup::MobileConversion) => {
+                Some((account.clone(), *entity, *placement))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spend_past_its_estimate_is_followed_daily() {
+async fn spend_past_its_estimate_is_followed_by_the_checks() {
     // Five line items: the fifth promotes an app (MOBILE_CONVERSION data, on X only).
     let mut dataset = small_config(now() - TimeDelta::days(1));
     for a in &mut dataset.accounts {
@@ -55,39 +90,37 @@ async fn spend_past_its_estimate_is_followed_daily() {
     let engine = api
         .engine(Arc::clone(&store), cfg)
         .with_observer(events.clone());
-    // The (type, placement) pairs a pass asked MOBILE_CONVERSION of.
-    let mobile = |events: Vec<SyncEvent>| -> BTreeSet<(EntityType, Placement)> {
-        events
-            .into_iter()
-            .filter_map(|e| match e {
-                SyncEvent::Planned {
-                    entity,
-                    placement,
-                    metric_groups,
-                    ..
-                } if metric_groups.contains(&MetricGroup::MobileConversion) => {
-                    Some((entity, placement))
-                }
-                _ => None,
-            })
-            .collect()
-    };
     let accounts = api.accounts();
     engine.backfill(&accounts).await.into_result().unwrap();
     events.take();
+    let checkable: Vec<EntityType> = types()
+        .into_iter()
+        .filter(|t| *t != EntityType::Account)
+        .collect();
 
-    // Two hours after the backfill (which counts as a check): no recheck yet.
+    // Two hours after the backfill (which counts as a check): at most the types whose point
+    // of the day fell in these two hours are checked.
     api.clock.advance(TimeDelta::hours(2));
     let light = engine.incremental(&accounts).await.into_result().unwrap();
     let t = api.now();
-    // MOBILE_CONVERSION is read where the app's installs are (line items on X), not where
-    // there never were any (the publisher network).
-    let asked = mobile(events.take());
-    assert!(asked.contains(&(EntityType::LineItem, Placement::AllOnTwitter)));
+    let seen = events.take();
+    let early = checked(&seen);
     assert!(
-        asked.iter().all(|(_, p)| *p == Placement::AllOnTwitter),
-        "{asked:?}"
+        early.len() < accounts.len() * checkable.len() / 2,
+        "{early:?}"
     );
+    // MOBILE_CONVERSION is read where the app's installs are (line items on X), and on the
+    // publisher network, where there never were any, only by a check.
+    let asked = mobile(&seen);
+    for a in &accounts {
+        assert!(asked.contains(&(a.clone(), EntityType::LineItem, Placement::AllOnTwitter)));
+    }
+    for (a, entity, placement) in &asked {
+        assert!(
+            *placement == Placement::AllOnTwitter || early.contains(&(a.clone(), *entity)),
+            "{a} {entity} {placement}"
+        );
+    }
     let all = api.accounts();
     let ignore_spend = ["billed_charge_local_micro"];
     for a in &all {
@@ -118,7 +151,7 @@ async fn spend_past_its_estimate_is_followed_daily() {
         );
         assert!(d.is_empty(), "{billing:?}: {d:#?}");
     }
-    // ... and spend there lags by the credits of the last two hours somewhere.
+    // ... and spend there lags by the credits of the last two hours, in types not checked.
     let narrow = Compare {
         zeros_as_null: true,
         ..Compare::default()
@@ -127,7 +160,7 @@ async fn spend_past_its_estimate_is_followed_daily() {
         &*store,
         &api.emulator,
         &all,
-        &types(),
+        &checkable,
         narrow,
         |a| bands(&*store, a, t)[1],
         t,
@@ -136,19 +169,39 @@ async fn spend_past_its_estimate_is_followed_daily() {
         !lag.is_empty(),
         "the emulator revises spend inside the billing window"
     );
+    for (a, entity) in &early {
+        let d = differences_in(
+            &*store,
+            &api.emulator,
+            std::slice::from_ref(a),
+            &[*entity],
+            narrow,
+            |a| bands(&*store, a, t)[1],
+            t,
+        );
+        assert!(d.is_empty(), "{a} {entity} was checked: {d:#?}");
+    }
 
-    // A day after the backfill: the recheck reads the billing window, and the store is exact.
-    api.clock.advance(TimeDelta::hours(22));
+    // A day later every type's point of the day has passed: all are checked, every group is
+    // asked again where there was no data too, and the store is exact.
+    api.clock.advance(TimeDelta::hours(24));
     let check = engine.incremental(&accounts).await.into_result().unwrap();
-    // The check asks every group again, where there was no data too.
-    let asked = mobile(events.take());
+    let seen = events.take();
+    let every: BTreeSet<(AccountId, EntityType)> = accounts
+        .iter()
+        .flat_map(|a| checkable.iter().map(move |t| (a.clone(), *t)))
+        .collect();
+    assert_eq!(checked(&seen), every);
     assert!(
-        asked.contains(&(EntityType::LineItem, Placement::PublisherNetwork)),
-        "{asked:?}"
+        mobile(&seen)
+            .iter()
+            .any(|(_, e, p)| *e == EntityType::LineItem && *p == Placement::PublisherNetwork),
+        "{:?}",
+        mobile(&seen)
     );
     assert!(
         check.stats_requests() > light.stats_requests(),
-        "the recheck reads more ({} vs {})",
+        "the checks read more ({} vs {})",
         check.stats_requests(),
         light.stats_requests()
     );
@@ -165,9 +218,53 @@ async fn spend_past_its_estimate_is_followed_daily() {
     );
     assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
 
-    // The next pass, an hour later, is light again.
+    // The next pass, an hour later, checks at most the types whose point fell in that hour.
     api.clock.advance(TimeDelta::hours(1));
     let next = engine.incremental(&accounts).await.into_result().unwrap();
+    assert!(checked(&events.take()).len() < every.len() / 2);
     assert!(next.stats_requests() < check.stats_requests());
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_left_for_a_check_is_read_by_the_check() {
+    // Four campaigns: the third ended before the anchor and the fourth was paused 5 to 20
+    // days before it. Their entities no longer serve, but the spend credits of hours they
+    // served are still revised (7 and 14 days later): activity between two checks that the
+    // next check's own hour of active entities does not show.
+    let mut dataset = small_config(now() - TimeDelta::days(1));
+    for a in &mut dataset.accounts {
+        a.counts.campaigns = 4;
+        a.counts.line_items = 4;
+        a.counts.promoted_tweets = 8;
+    }
+    let emu = Emulator::builder().seed(5).config(dataset).build().unwrap();
+    let api = Api::start(emu, now(), None).await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let mut cfg = config();
+    cfg.recheck = SyncConfig::new().recheck;
+    let engine = api.engine(Arc::clone(&store), cfg);
+    let accounts = api.accounts();
+    engine.backfill(&accounts).await.into_result().unwrap();
+    // A pass every three hours for a day and a half, then one 25 hours after the last: a
+    // check of everything.
+    for _ in 0..12 {
+        api.clock.advance(TimeDelta::hours(3));
+        engine.incremental(&accounts).await.into_result().unwrap();
+    }
+    api.clock.advance(TimeDelta::hours(25));
+    engine.incremental(&accounts).await.into_result().unwrap();
+    let t = api.now();
+    let diff = differences(
+        &*store,
+        &api.emulator,
+        |a| {
+            let h = history(&*store, a);
+            let tz = store.account_tz(a).unwrap().unwrap();
+            TimeRange::new(h.start(), ceil_local_day(t, tz)).unwrap()
+        },
+        t,
+    );
+    assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
     api.stop().await;
 }
