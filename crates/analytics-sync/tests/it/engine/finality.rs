@@ -1,6 +1,8 @@
 //! A simulated week: incremental passes every 12 hours while the emulator's values drift until
 //! final; the store ends equal to the emulator's values, and no pass re-fetches a day that was
 //! final when it was stored (a day is read for the last time once its billing window closed).
+//! With the default daily checks, a week of passes every 6 hours ends exact after a pass that
+//! checks every type, each type having been checked once a day.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use analytics_core::chrono::TimeDelta;
 use analytics_core::time::{ceil_local_day, floor_local_day};
 use analytics_core::{FinalityScope, Granularity, TimeRange};
 use analytics_emulator::Emulator;
-use analytics_sync::engine::{Mode, SyncEvent};
+use analytics_sync::engine::{Mode, SyncConfig, SyncEvent};
 use analytics_sync::{FactQuery, SqliteStore, Store};
 
 use super::support::{Api, Recorder, config, differences, history, now, small_config, types};
@@ -91,6 +93,70 @@ async fn a_week_of_passes_ends_with_the_final_values() {
         }
     }
     assert_eq!(passes, 14);
+    let now = api.now();
+    let diff = differences(
+        &*store,
+        &api.emulator,
+        |a| {
+            let h = history(&*store, a);
+            let tz = store.account_tz(a).unwrap().unwrap();
+            TimeRange::new(h.start(), ceil_local_day(now, tz)).unwrap()
+        },
+        now,
+    );
+    assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_week_with_daily_checks_ends_with_the_final_values() {
+    // Four campaigns: one ended before the anchor and one paused 5 to 20 days before it, so
+    // some entities stop having activity but their spend revisions.
+    let mut dataset = small_config(now() - TimeDelta::days(1));
+    for a in &mut dataset.accounts {
+        a.counts.campaigns = 4;
+        a.counts.line_items = 4;
+        a.counts.promoted_tweets = 8;
+    }
+    let emu = Emulator::builder()
+        .seed(29)
+        .config(dataset)
+        .build()
+        .unwrap();
+    let api = Api::start(emu, now(), None).await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let events = Arc::new(Recorder::default());
+    let mut cfg = config();
+    cfg.recheck = SyncConfig::new().recheck;
+    let engine = api
+        .engine(Arc::clone(&store), cfg)
+        .with_observer(events.clone());
+    let accounts = api.accounts();
+    engine.sync(&accounts).await.into_result().unwrap();
+    events.take();
+    let mut checks: BTreeMap<_, usize> = BTreeMap::new();
+    for _ in 0..28 {
+        api.clock.advance(TimeDelta::hours(6));
+        engine.incremental(&accounts).await.into_result().unwrap();
+        for e in events.take() {
+            if let SyncEvent::Checking {
+                account,
+                entity_types,
+            } = e
+            {
+                for t in entity_types {
+                    *checks.entry((account.clone(), t)).or_default() += 1;
+                }
+            }
+        }
+    }
+    // Seven days: each type of each account checked once a day.
+    let checkable = types().len() - 1; // but ACCOUNT
+    assert_eq!(checks.len(), accounts.len() * checkable, "{checks:?}");
+    assert!(checks.values().all(|n| (6..=8).contains(n)), "{checks:?}");
+    // A day later every type is due; after that pass the store is exact.
+    api.clock.advance(TimeDelta::hours(25));
+    engine.incremental(&accounts).await.into_result().unwrap();
     let now = api.now();
     let diff = differences(
         &*store,
