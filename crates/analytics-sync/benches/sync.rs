@@ -352,9 +352,15 @@ async fn incremental_figures(title: &str, past_campaigns: usize) {
         sync += planned(&ids, range, tz, StatsEndpoint::Sync).len();
         jobs_n += planned(&ids, range, tz, StatsEndpoint::Async).len();
     }
+    // Its calls: the entity lists (18 for the demo accounts' six collections), then either
+    // the sync requests, or per job a create and a download, plus at least one status poll
+    // per account (up to 200 jobs a call).
+    let accounts_n = emu.dataset().accounts().len();
+    let lists = 6 * accounts_n;
     println!(
-        "  blanket 14-day re-pull: {sync} sync requests, or {jobs_n} jobs ({} calls with one download each)",
-        2 * jobs_n
+        "  blanket 14-day re-pull: {sync} sync requests ({} calls with the {lists} list calls), or {jobs_n} jobs (at least {} calls: a create and a download each, a poll per account, the lists)",
+        sync + lists,
+        2 * jobs_n + accounts_n + lists
     );
     server.shutdown().await;
 }
