@@ -38,8 +38,9 @@
 //!   whose metrics may move, with every metric group; days whose spend is an estimate, as
 //!   BILLING; days past the estimate (activity reaches up to 14 days back: spend credits), and
 //!   metric groups the changed entities never had data for, only when their entity type is
-//!   checked; and any stored day that passed a finality stage since it was fetched, once
-//!   more. Neighbouring parts share requests when that saves some.
+//!   checked; and any stored day whose metrics locked or whose spend estimate ended since it
+//!   was fetched, once more (a day closing its billing window, by its type's check).
+//!   Neighbouring parts share requests when that saves some.
 //! - **Checks**: each entity type (but ACCOUNT, which has nothing to check) is checked once
 //!   every [`SyncConfig::recheck`], at its own point of the period (the types of an account
 //!   spread evenly over it, each account shifted), so no pass reads all of what rarely
@@ -82,8 +83,8 @@
 //! - an incremental pass records its `now` (`incremental_started`) before it queries anything,
 //!   and a run that finds a pass started and not done (`incremental_done`) resumes it with that
 //!   `now`; at its end it moves each type's `active_entities_end` to the pass's hour (the
-//!   current hour, incomplete, is queried again next time, as the API's docs advise) and sets
-//!   `incremental_done`.
+//!   current hour, incomplete, is queried again next time, as the API's docs advise), sets
+//!   `checked` on each type it checked, and sets `incremental_done`.
 //!
 //! Each account is synced under a lease ([`Store::try_lease`]) renewed while its jobs are
 //! polled, so several workers sharing a store never sync one account at once.
