@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use analytics_core::EntityType;
 use analytics_core::chrono::{DateTime, TimeDelta, Utc};
 use analytics_emulator::{Credentials, DatasetConfig, Emulator, FaultConfig, Visibility};
 use analytics_http::clock::{ManualClock, OffsetClock, SharedClock, SystemClock};
@@ -58,6 +59,11 @@ pub(crate) struct EmulatorArgs {
     /// QUEUED).
     #[arg(long)]
     pub(crate) instant_jobs: bool,
+
+    /// Refuse active entities for this entity type (repeatable), as the API of the 2026 docs
+    /// may for MEDIA_CREATIVE, which they no longer list.
+    #[arg(long, value_name = "TYPE")]
+    pub(crate) no_active_entities: Vec<String>,
 }
 
 /// The credential set `adstats serve` accepts (demo credentials by default).
@@ -148,6 +154,12 @@ impl EmulatorArgs {
                 .parse()
                 .with_context(|| format!("--faults {spec:?} is not a fault specification"))?;
             builder = builder.faults(faults);
+        }
+        for name in &self.no_active_entities {
+            let entity: EntityType = name
+                .parse()
+                .with_context(|| format!("--no-active-entities {name:?}"))?;
+            builder = builder.without_active_entities_for(entity);
         }
         if credentials != Credentials::demo() {
             builder = builder.without_demo_credentials().credentials(credentials);

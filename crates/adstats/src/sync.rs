@@ -292,6 +292,13 @@ impl Observer for Progress {
                     types.join(", ")
                 ));
             }
+            SyncEvent::ActiveEntitiesRefused {
+                account,
+                entity,
+                message,
+            } => self.line(&format!(
+                "{account}: active entities refused for {entity} ({message}); following all of them"
+            )),
             SyncEvent::PassFinished { account, mode } => {
                 self.line(&format!("{account}: {mode} done"));
             }

@@ -25,7 +25,7 @@ use analytics_core::chrono::{DateTime, Utc};
 use analytics_core::ids::AccountId;
 use analytics_core::request::{ActiveEntitiesFilter, ValidActiveEntities, ValidStats};
 use analytics_core::wire::{ActiveEntity, EntityStats, IdData, MetricValue, Metrics, Segment};
-use analytics_core::{ApiError, ErrorCode};
+use analytics_core::{ApiError, EntityType, ErrorCode};
 use analytics_http::server::{
     Account, Backend, BackendError, Caller, EntityCollection, EntityListQuery, Fault, Page,
     RouteKind, Secrets,
@@ -45,6 +45,8 @@ pub struct Emulator {
     dataset: Dataset,
     credentials: Vec<Credentials>,
     faults: FaultInjector,
+    /// Entity types active entities refuses.
+    no_active_entities: Vec<EntityType>,
 }
 
 /// Builds an [`Emulator`].
@@ -56,6 +58,7 @@ pub struct EmulatorBuilder {
     credentials: Vec<Credentials>,
     demo: bool,
     faults: FaultConfig,
+    no_active_entities: Vec<EntityType>,
 }
 
 impl Default for EmulatorBuilder {
@@ -67,6 +70,7 @@ impl Default for EmulatorBuilder {
             credentials: Vec::new(),
             demo: true,
             faults: FaultConfig::none(),
+            no_active_entities: Vec::new(),
         }
     }
 }
@@ -120,6 +124,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Refuses active entities for `entity`, as the API of the 2026 docs may for
+    /// MEDIA_CREATIVE (which they no longer list): a 400 `INVALID_PARAMETER` on `entity` that
+    /// names the types still accepted. Its stats are served as before.
+    #[must_use]
+    pub fn without_active_entities_for(mut self, entity: EntityType) -> Self {
+        self.no_active_entities.push(entity);
+        self
+    }
+
     /// Builds the emulator (generating the dataset or loading the fixture).
     pub fn build(self) -> Result<Emulator, FixtureError> {
         let mut credentials = Vec::new();
@@ -151,6 +164,7 @@ impl EmulatorBuilder {
             dataset,
             credentials,
             faults: FaultInjector::new(self.faults),
+            no_active_entities: self.no_active_entities,
         })
     }
 }
@@ -172,6 +186,7 @@ impl Emulator {
             dataset,
             credentials: vec![Credentials::demo()],
             faults: FaultInjector::new(FaultConfig::none()),
+            no_active_entities: Vec::new(),
         }
     }
 
@@ -487,6 +502,24 @@ impl Backend for Emulator {
         now: DateTime<Utc>,
     ) -> Result<Vec<ActiveEntity>, BackendError> {
         let acc = self.data_of(account)?;
+        if self.no_active_entities.contains(&request.entity()) {
+            let accepted: Vec<&str> = EntityType::ALL
+                .iter()
+                .filter(|e| e.has_active_entities() && !self.no_active_entities.contains(e))
+                .map(|e| e.as_str())
+                .collect();
+            return Err(BackendError::Invalid(
+                ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    format!(
+                        "Expected value in {}, got {:?} for entity",
+                        accepted.join(", "),
+                        request.entity().as_str()
+                    ),
+                )
+                .with_parameter("entity"),
+            ));
+        }
         let q = active_query(request);
         Ok(self
             .dataset

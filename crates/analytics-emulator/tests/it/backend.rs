@@ -3,6 +3,7 @@
 use analytics_core::chrono::TimeDelta;
 use analytics_core::request::{RawParams, StatsEndpoint, ValidActiveEntities, ValidStats};
 use analytics_core::time::format_time;
+use analytics_core::{EntityType, ErrorCode};
 use analytics_emulator::{Credentials, Emulator, Visibility};
 use analytics_http::server::{Backend, BackendError, Caller, EntityCollection, EntityListQuery};
 
@@ -314,4 +315,42 @@ fn fixture_stats_wire_shape() {
     let now = "2024-04-01T00:00:00Z".parse().unwrap();
     let out = emu.stats(&acc, &req, now).unwrap();
     insta::assert_json_snapshot!(serde_json::to_value(&out).unwrap());
+}
+
+#[test]
+fn active_entities_can_be_refused_for_a_type_as_the_2026_docs_list_it() {
+    let emu = Emulator::builder()
+        .seed(2)
+        .without_active_entities_for(EntityType::MediaCreative)
+        .build()
+        .unwrap();
+    let acc = emu
+        .account(&demo(), &emu.dataset().accounts()[0].id)
+        .unwrap();
+    let query = |entity: &str| {
+        let raw = RawParams::from_pairs([
+            ("entity", entity),
+            ("start_time", "2026-04-14T00:00:00Z"),
+            ("end_time", "2026-04-15T00:00:00Z"),
+        ]);
+        ValidActiveEntities::from_params(&raw, acc.timezone).unwrap()
+    };
+    let Err(BackendError::Invalid(e)) =
+        emu.active_entities(&acc, &query("MEDIA_CREATIVE"), anchor())
+    else {
+        panic!("MEDIA_CREATIVE is refused");
+    };
+    assert_eq!(e.code, ErrorCode::InvalidParameter);
+    assert_eq!(e.parameter.as_deref(), Some("entity"));
+    assert_eq!(
+        e.message,
+        "Expected value in FUNDING_INSTRUMENT, CAMPAIGN, LINE_ITEM, PROMOTED_TWEET, \
+         PROMOTED_ACCOUNT, got \"MEDIA_CREATIVE\" for entity"
+    );
+    // The other types, and the type's stats, are served as before.
+    assert!(
+        !emu.active_entities(&acc, &query("LINE_ITEM"), anchor())
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -58,6 +58,16 @@ pub enum SyncEvent {
         /// The entity types checked, in the configured order.
         entity_types: Vec<EntityType>,
     },
+    /// The API refused active entities for an entity type (the 2026 docs list no
+    /// MEDIA_CREATIVE): the pass follows every entity of the type instead.
+    ActiveEntitiesRefused {
+        /// The account.
+        account: AccountId,
+        /// The entity type.
+        entity: EntityType,
+        /// The API's message.
+        message: String,
+    },
     /// One planned request (a want cut by analytics-core's planner) of a pass.
     Planned {
         /// The account.

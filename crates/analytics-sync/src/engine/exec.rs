@@ -194,8 +194,16 @@ fn too_many_jobs(e: &analytics_http::client::Error) -> bool {
         .any(|a| a.code == ErrorCode::TooManyJobs)
 }
 
+/// Whether `e` is the API refusing the request's `entity` (a type it does not serve there).
+pub(crate) fn refuses_entity(e: &analytics_http::client::Error) -> bool {
+    refused(e).is_some()
+        && e.api_errors()
+            .iter()
+            .any(|a| a.parameter.as_deref() == Some("entity"))
+}
+
 /// Whether `e` is a refusal that sending again cannot fix.
-fn refused(e: &analytics_http::client::Error) -> Option<String> {
+pub(crate) fn refused(e: &analytics_http::client::Error) -> Option<String> {
     let status = e.status()?.as_u16();
     if status == 400 && !too_many_jobs(e) {
         let msg = e

@@ -19,7 +19,7 @@ use analytics_core::{
 use super::backfill::{items, wants};
 use super::error::{SyncError, SyncResult};
 use super::events::{Counters, Mode, SyncEvent};
-use super::exec::WorkItem;
+use super::exec::{WorkItem, refused, refuses_entity};
 use super::{ACTIVE_ENTITIES_END, BACKFILL_START, Engine, Target, marks};
 use crate::store::{BucketState, FactQuery};
 
@@ -282,6 +282,7 @@ impl Engine {
             if let Some(Some(last)) = checks.get(&entity) {
                 from = from.min(floor_hour(*last));
             }
+            let mut refusal = None;
             for window in chunks(from, window_end, RangeLimit::ActiveEntities) {
                 let query = ActiveEntitiesQuery {
                     entity,
@@ -297,12 +298,20 @@ impl Engine {
                     what: format!("active entities of {entity}"),
                     source: e,
                 })?;
-                let answer = self
+                let answer = match self
                     .call(account, "get active entities", || {
                         Counters::add(&counters.active_entities_calls, 1);
                         self.client.active_entities(account, &query)
                     })
-                    .await?;
+                    .await
+                {
+                    Ok(answer) => answer,
+                    Err(SyncError::Api { source, .. }) if refuses_entity(&source) => {
+                        refusal = Some(refused(&source).unwrap_or_else(|| source.to_string()));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
                 for e in answer.data {
                     let Ok(id) = e.entity_id.parse::<EntityId>() else {
                         continue;
@@ -318,6 +327,29 @@ impl Engine {
                             .or_insert((e.activity_start_time, e.activity_end_time));
                         span.0 = span.0.min(e.activity_start_time);
                         span.1 = span.1.max(e.activity_end_time);
+                    }
+                }
+            }
+            // A type the API's active entities refuse (the 2026 docs list no MEDIA_CREATIVE)
+            // is followed whole: every listed entity, in each configured placement, active
+            // over the billing window; `split` reads of it what can have moved, as for an
+            // entity active all along. Costlier, never stale; the list call replaces this one.
+            if let Some(message) = refusal {
+                self.observe(&SyncEvent::ActiveEntitiesRefused {
+                    account: account.clone(),
+                    entity,
+                    message,
+                });
+                let ids = self.entity_ids(target, entity, counters).await?;
+                let from = floor_local_day(
+                    now - self.policy().billing_window() - TimeDelta::days(1),
+                    tz,
+                )
+                .max(history_start);
+                for p in self.config.placements_for(entity) {
+                    let spans = changes.entry((entity, p)).or_default();
+                    for id in &ids {
+                        spans.insert(id.clone(), (from, now));
                     }
                 }
             }

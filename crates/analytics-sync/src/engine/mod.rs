@@ -47,6 +47,9 @@
 //!   changes at once. A check queries active entities from the type's last check on (the
 //!   same call, a wider window) and follows all of their activity, so what the passes in
 //!   between left out is read even for entities that stopped serving since.
+//!   An entity type whose active entities the API refuses (a 400 on `entity`: the 2026 docs
+//!   list no MEDIA_CREATIVE) is reported ([`SyncEvent::ActiveEntitiesRefused`]) and followed
+//!   whole: every listed entity, each placement, as if active over the billing window.
 //!   ACCOUNT changes when any entity does (its range is the union of theirs, per placement);
 //!   ORGANIC_TWEET, which active entities do not report, is read from 24 hours before the last
 //!   pass on. A want goes to the synchronous endpoint when that takes at most twice as many

@@ -1,5 +1,7 @@
-//! The real-time mode, segmented backfills and organic tweets.
+//! The real-time mode, segmented backfills, organic tweets, and entity types whose active
+//! entities the API refuses.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +15,9 @@ use analytics_emulator::emulator::wire_stats;
 use analytics_sync::engine::{Mode, SyncEvent};
 use analytics_sync::{FactQuery, SqliteStore, Store};
 
-use super::support::{Api, Compare, Recorder, config, differences_in, now, small_config};
+use super::support::{
+    Api, Compare, Recorder, config, differences, differences_in, history, now, small_config,
+};
 
 fn emulator() -> Emulator {
     Emulator::builder()
@@ -142,7 +146,7 @@ async fn segmented_backfills_go_through_jobs() {
     let accounts = api.accounts();
     engine.backfill(&accounts).await.into_result().unwrap();
     let acc = &accounts[0];
-    let h = super::support::history(&*store, acc);
+    let h = history(&*store, acc);
     let q = FactQuery::new(acc.clone(), EntityType::LineItem, Granularity::Day, h)
         .segmentation(Some(SegmentationType::Age));
     let data: Vec<_> = store
@@ -227,7 +231,7 @@ async fn organic_tweets_are_kept_current_without_active_entities() {
             let oldest = floor_local_day(before - TimeDelta::days(1), tz);
             assert!(range.start() >= oldest, "{range:?} reaches before {oldest}");
         }
-        let h = super::support::history(&*store, &acc.id);
+        let h = history(&*store, &acc.id);
         let range = TimeRange::new(h.start(), ceil_local_day(api.now(), tz)).unwrap();
         let diff = differences_in(
             &*store,
@@ -237,6 +241,66 @@ async fn organic_tweets_are_kept_current_without_active_entities() {
             Compare::default(),
             |_| range,
             api.now(),
+        );
+        assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
+    }
+    api.stop().await;
+}
+
+/// An API whose active entities refuse MEDIA_CREATIVE (the 2026 docs no longer list it): the
+/// pass reports it, goes on, follows every media creative instead, and the store stays exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_active_entities_refuse_is_followed_whole() {
+    let emu = Emulator::builder()
+        .seed(31)
+        .config(small_config(now() - TimeDelta::days(1)))
+        .without_active_entities_for(EntityType::MediaCreative)
+        .build()
+        .unwrap();
+    let api = Api::start(emu, now(), None).await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let events = Arc::new(Recorder::default());
+    let engine = api
+        .engine(Arc::clone(&store), config())
+        .with_observer(events.clone());
+    let accounts = api.accounts();
+    engine.sync(&accounts).await.into_result().unwrap();
+    events.take();
+    for step in [TimeDelta::hours(1), TimeDelta::hours(30)] {
+        api.clock.advance(step);
+        engine.incremental(&accounts).await.into_result().unwrap();
+        let seen = events.take();
+        let refused: BTreeSet<_> = seen
+            .iter()
+            .filter_map(|e| match e {
+                SyncEvent::ActiveEntitiesRefused {
+                    account, entity, ..
+                } => Some((account.clone(), *entity)),
+                _ => None,
+            })
+            .collect();
+        let every: BTreeSet<_> = accounts
+            .iter()
+            .map(|a| (a.clone(), EntityType::MediaCreative))
+            .collect();
+        assert_eq!(refused, every);
+        assert!(seen.iter().any(|e| matches!(
+            e,
+            SyncEvent::Planned {
+                entity: EntityType::MediaCreative,
+                ..
+            }
+        )));
+        let t = api.now();
+        let diff = differences(
+            &*store,
+            &api.emulator,
+            |a| {
+                let h = history(&*store, a);
+                let tz = store.account_tz(a).unwrap().unwrap();
+                TimeRange::new(h.start(), ceil_local_day(t, tz)).unwrap()
+            },
+            t,
         );
         assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
     }
