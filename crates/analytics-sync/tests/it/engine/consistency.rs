@@ -1,14 +1,10 @@
 //! Backfill then incremental passes store exactly the emulator's values.
 
-use std::sync::Arc;
-
 use analytics_core::chrono::TimeDelta;
-use analytics_core::time::ceil_local_day;
 use analytics_emulator::Emulator;
 use analytics_sync::engine::Mode;
-use analytics_sync::{SqliteStore, Store};
 
-use super::support::{Api, Recorder, config, differences, history, now, small_config};
+use super::support::{Api, config, differences, differences_to_now, history, now, small_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_then_incremental_equals_the_emulator() {
@@ -18,11 +14,7 @@ async fn backfill_then_incremental_equals_the_emulator() {
         .build()
         .unwrap();
     let api = Api::start(emu, now(), None).await;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let events = Arc::new(Recorder::default());
-    let engine = api
-        .engine(Arc::clone(&store), config())
-        .with_observer(events.clone());
+    let (store, events, engine) = api.recorded(config());
     let accounts = api.accounts();
 
     let summary = engine.sync(&accounts).await.into_result().unwrap();
@@ -45,16 +37,7 @@ async fn backfill_then_incremental_equals_the_emulator() {
         }
     )));
     let now = api.now();
-    let diff = differences(
-        &*store,
-        &api.emulator,
-        |a| {
-            let h = history(&*store, a);
-            let tz = store.account_tz(a).unwrap().unwrap();
-            analytics_core::TimeRange::new(h.start(), ceil_local_day(now, tz)).unwrap()
-        },
-        now,
-    );
+    let diff = differences_to_now(&*store, &api.emulator, now);
     assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
     api.stop().await;
 }

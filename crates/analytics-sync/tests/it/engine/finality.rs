@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use analytics_core::chrono::TimeDelta;
-use analytics_core::time::{ceil_local_day, floor_local_day};
-use analytics_core::{FinalityScope, Granularity, TimeRange};
+use analytics_core::time::floor_local_day;
+use analytics_core::{FinalityScope, Granularity};
 use analytics_emulator::Emulator;
 use analytics_sync::engine::{Mode, SyncConfig, SyncEvent};
 use analytics_sync::{FactQuery, SqliteStore, Store};
 
-use super::support::{Api, Recorder, config, differences, history, now, small_config, types};
+use super::support::{
+    Api, Recorder, config, differences_to_now, history, now, small_config, stopping_config, types,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_week_of_passes_ends_with_the_final_values() {
@@ -24,11 +26,7 @@ async fn a_week_of_passes_ends_with_the_final_values() {
         .build()
         .unwrap();
     let api = Api::start(emu, now(), None).await;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let events = Arc::new(Recorder::default());
-    let engine = api
-        .engine(Arc::clone(&store), config())
-        .with_observer(events.clone());
+    let (store, events, engine) = api.recorded(config());
     let accounts = api.accounts();
     engine.sync(&accounts).await.into_result().unwrap();
     events.take();
@@ -94,30 +92,15 @@ async fn a_week_of_passes_ends_with_the_final_values() {
     }
     assert_eq!(passes, 14);
     let now = api.now();
-    let diff = differences(
-        &*store,
-        &api.emulator,
-        |a| {
-            let h = history(&*store, a);
-            let tz = store.account_tz(a).unwrap().unwrap();
-            TimeRange::new(h.start(), ceil_local_day(now, tz)).unwrap()
-        },
-        now,
-    );
+    let diff = differences_to_now(&*store, &api.emulator, now);
     assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
     api.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_week_with_daily_checks_ends_with_the_final_values() {
-    // Four campaigns: one ended before the anchor and one paused 5 to 20 days before it, so
-    // some entities stop having activity but their spend revisions.
-    let mut dataset = small_config(now() - TimeDelta::days(1));
-    for a in &mut dataset.accounts {
-        a.counts.campaigns = 4;
-        a.counts.line_items = 4;
-        a.counts.promoted_tweets = 8;
-    }
+    // Some entities stop serving: their spend revisions are their only activity after.
+    let dataset = stopping_config(now() - TimeDelta::days(1));
     let emu = Emulator::builder()
         .seed(29)
         .config(dataset)
@@ -158,16 +141,7 @@ async fn a_week_with_daily_checks_ends_with_the_final_values() {
     api.clock.advance(TimeDelta::hours(25));
     engine.incremental(&accounts).await.into_result().unwrap();
     let now = api.now();
-    let diff = differences(
-        &*store,
-        &api.emulator,
-        |a| {
-            let h = history(&*store, a);
-            let tz = store.account_tz(a).unwrap().unwrap();
-            TimeRange::new(h.start(), ceil_local_day(now, tz)).unwrap()
-        },
-        now,
-    );
+    let diff = differences_to_now(&*store, &api.emulator, now);
     assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
     api.stop().await;
 }

@@ -16,7 +16,7 @@ use analytics_sync::engine::{Mode, SyncEvent};
 use analytics_sync::{FactQuery, SqliteStore, Store};
 
 use super::support::{
-    Api, Compare, Recorder, config, differences, differences_in, history, now, small_config,
+    Api, Compare, Recorder, config, differences_in, differences_to_now, history, now, small_config,
 };
 
 fn emulator() -> Emulator {
@@ -258,11 +258,7 @@ async fn a_type_active_entities_refuse_is_followed_whole() {
         .build()
         .unwrap();
     let api = Api::start(emu, now(), None).await;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
-    let events = Arc::new(Recorder::default());
-    let engine = api
-        .engine(Arc::clone(&store), config())
-        .with_observer(events.clone());
+    let (store, events, engine) = api.recorded(config());
     let accounts = api.accounts();
     engine.sync(&accounts).await.into_result().unwrap();
     events.take();
@@ -292,16 +288,7 @@ async fn a_type_active_entities_refuse_is_followed_whole() {
             }
         )));
         let t = api.now();
-        let diff = differences(
-            &*store,
-            &api.emulator,
-            |a| {
-                let h = history(&*store, a);
-                let tz = store.account_tz(a).unwrap().unwrap();
-                TimeRange::new(h.start(), ceil_local_day(t, tz)).unwrap()
-            },
-            t,
-        );
+        let diff = differences_to_now(&*store, &api.emulator, t);
         assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
     }
     api.stop().await;

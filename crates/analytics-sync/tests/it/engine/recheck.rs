@@ -17,7 +17,8 @@ use analytics_sync::engine::{SyncConfig, SyncEvent};
 use analytics_sync::{SqliteStore, Store};
 
 use super::support::{
-    Api, Compare, Recorder, config, differences, differences_in, history, now, small_config, types,
+    Api, Compare, Recorder, config, differences_in, differences_to_now, history, now, small_config,
+    stopping_config, types,
 };
 
 /// The three bands of an account's history at `now`: older than the billing window, past the
@@ -206,16 +207,7 @@ async fn spend_past_its_estimate_is_followed_by_the_checks() {
         light.stats_requests()
     );
     let t = api.now();
-    let diff = differences(
-        &*store,
-        &api.emulator,
-        |a| {
-            let h = history(&*store, a);
-            let tz = store.account_tz(a).unwrap().unwrap();
-            TimeRange::new(h.start(), ceil_local_day(t, tz)).unwrap()
-        },
-        t,
-    );
+    let diff = differences_to_now(&*store, &api.emulator, t);
     assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
 
     // The next pass, an hour later, checks at most the types whose point fell in that hour.
@@ -228,16 +220,8 @@ async fn spend_past_its_estimate_is_followed_by_the_checks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activity_left_for_a_check_is_read_by_the_check() {
-    // Four campaigns: the third ended before the anchor and the fourth was paused 5 to 20
-    // days before it. Their entities no longer serve, but the spend credits of hours they
-    // served are still revised (7 and 14 days later): activity between two checks that the
-    // next check's own hour of active entities does not show.
-    let mut dataset = small_config(now() - TimeDelta::days(1));
-    for a in &mut dataset.accounts {
-        a.counts.campaigns = 4;
-        a.counts.line_items = 4;
-        a.counts.promoted_tweets = 8;
-    }
+    // Some entities stop serving: their spend revisions are their only activity after.
+    let dataset = stopping_config(now() - TimeDelta::days(1));
     let emu = Emulator::builder().seed(5).config(dataset).build().unwrap();
     let api = Api::start(emu, now(), None).await;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
@@ -255,16 +239,7 @@ async fn activity_left_for_a_check_is_read_by_the_check() {
     api.clock.advance(TimeDelta::hours(25));
     engine.incremental(&accounts).await.into_result().unwrap();
     let t = api.now();
-    let diff = differences(
-        &*store,
-        &api.emulator,
-        |a| {
-            let h = history(&*store, a);
-            let tz = store.account_tz(a).unwrap().unwrap();
-            TimeRange::new(h.start(), ceil_local_day(t, tz)).unwrap()
-        },
-        t,
-    );
+    let diff = differences_to_now(&*store, &api.emulator, t);
     assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
     api.stop().await;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use analytics_core::chrono::{DateTime, TimeDelta, Utc};
 use analytics_core::ids::AccountId;
-use analytics_core::time::TimeRange;
+use analytics_core::time::{TimeRange, ceil_local_day};
 use analytics_core::wire::{EntityStats, MetricValue};
 use analytics_core::{Backoff, EntityType, Granularity, Placement};
 use analytics_emulator::emulator::wire_stats;
@@ -35,6 +35,19 @@ pub(crate) fn small_config(anchor: DateTime<Utc>) -> DatasetConfig {
         a.counts.promoted_tweets = 4;
         a.counts.promoted_accounts = 1;
         a.counts.media_creatives = 1;
+    }
+    c
+}
+
+/// [`small_config`] with four campaigns: the third ended before the anchor and the fourth was
+/// paused 5 to 20 days before it, so some entities stop serving but for the revisions of their
+/// spend credits (7 and 14 days after they served).
+pub(crate) fn stopping_config(anchor: DateTime<Utc>) -> DatasetConfig {
+    let mut c = small_config(anchor);
+    for a in &mut c.accounts {
+        a.counts.campaigns = 4;
+        a.counts.line_items = 4;
+        a.counts.promoted_tweets = 8;
     }
     c
 }
@@ -95,6 +108,17 @@ impl Api {
     /// An engine over `store` with test timings.
     pub(crate) fn engine(&self, store: Arc<dyn Store>, config: SyncConfig) -> Engine {
         Engine::new(store, self.client.clone(), self.shared_clock(), config)
+    }
+
+    /// An engine over a fresh in-memory store, with a recorder of its events.
+    pub(crate) fn recorded(&self, config: SyncConfig) -> (Arc<dyn Store>, Arc<Recorder>, Engine) {
+        let store: Arc<dyn Store> =
+            Arc::new(analytics_sync::SqliteStore::open_in_memory().unwrap());
+        let events = Arc::new(Recorder::default());
+        let engine = self
+            .engine(Arc::clone(&store), config)
+            .with_observer(events.clone());
+        (store, events, engine)
     }
 
     pub(crate) fn accounts(&self) -> Vec<AccountId> {
@@ -345,6 +369,24 @@ pub(crate) fn differences_in(
         }
     }
     out
+}
+
+/// [`differences`] over each account's history up to the end of its local day at `now`.
+pub(crate) fn differences_to_now(
+    store: &dyn Store,
+    emu: &Emulator,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    differences(
+        store,
+        emu,
+        |a| {
+            let h = history(store, a);
+            let tz = store.account_tz(a).unwrap().unwrap();
+            TimeRange::new(h.start(), ceil_local_day(now, tz)).unwrap()
+        },
+        now,
+    )
 }
 
 /// The history range the engine recorded for `account`.
