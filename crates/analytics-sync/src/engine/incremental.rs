@@ -224,136 +224,16 @@ impl Engine {
             now,
             resumed,
         });
-        // The entity types due for a check, with their last one. A backfill read every day:
-        // it counts as a check.
-        let backfilled = self.mark(account, marks::BACKFILL_AS_OF).await?;
-        let checkable: Vec<EntityType> = self
-            .config
-            .entity_types
-            .iter()
-            .copied()
-            .filter(|t| has_checks(*t))
-            .collect();
-        let mut checks: BTreeMap<EntityType, Option<DateTime<Utc>>> = BTreeMap::new();
-        for (i, &entity) in checkable.iter().enumerate() {
-            let a = account.clone();
-            let last = self
-                .blocking(move |s| s.bookmark(&a, entity, marks::CHECKED))
-                .await?
-                .or(backfilled);
-            let phase = check_phase(account, i, checkable.len(), self.config.recheck);
-            if check_due(last, now, self.config.recheck, phase) {
-                checks.insert(entity, last);
-            }
-        }
-        if !checks.is_empty() {
-            self.observe(&SyncEvent::Checking {
-                account: account.clone(),
-                entity_types: checkable
-                    .iter()
-                    .copied()
-                    .filter(|t| checks.contains_key(t))
-                    .collect(),
-            });
-        }
+        let checks = self.due_checks(account, now).await?;
         let end_of_data = ceil_local_day(now, tz);
         let Ok(history) = TimeRange::new(history_start, end_of_data) else {
             return Ok(None);
         };
-        let window_end = floor_hour(now) + HOUR;
 
         // ---- what changed ----
-        let mut changes: Changes = BTreeMap::new();
-        for &entity in self
-            .config
-            .entity_types
-            .iter()
-            .filter(|t| t.has_active_entities())
-        {
-            let a = account.clone();
-            let mut from = self
-                .blocking(move |s| s.bookmark(&a, entity, ACTIVE_ENTITIES_END))
-                .await?
-                .unwrap_or_else(|| floor_hour(history_start));
-            // A check follows everything active since the last one: a pass between checks
-            // left out the older spend of what it saw, and an entity that has stopped
-            // serving may not be active again (its spend credits are revised 7 and 14
-            // days after it served, and nothing else).
-            if let Some(Some(last)) = checks.get(&entity) {
-                from = from.min(floor_hour(*last));
-            }
-            let mut refusal = None;
-            for window in chunks(from, window_end, RangeLimit::ActiveEntities) {
-                let query = ActiveEntitiesQuery {
-                    entity,
-                    start_time: window.start(),
-                    end_time: window.end(),
-                    campaign_ids: Vec::new(),
-                    funding_instrument_ids: Vec::new(),
-                    line_item_ids: Vec::new(),
-                }
-                .validate(tz)
-                .map_err(|e| SyncError::Plan {
-                    account: account.clone(),
-                    what: format!("active entities of {entity}"),
-                    source: e,
-                })?;
-                let answer = match self
-                    .call(account, "get active entities", || {
-                        Counters::add(&counters.active_entities_calls, 1);
-                        self.client.active_entities(account, &query)
-                    })
-                    .await
-                {
-                    Ok(answer) => answer,
-                    Err(SyncError::Api { source, .. }) if refuses_entity(&source) => {
-                        refusal = Some(refused(&source).unwrap_or_else(|| source.to_string()));
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                };
-                for e in answer.data {
-                    let Ok(id) = e.entity_id.parse::<EntityId>() else {
-                        continue;
-                    };
-                    for p in e.placements {
-                        if !self.config.placements.contains(&p) {
-                            continue;
-                        }
-                        let span = changes
-                            .entry((entity, p))
-                            .or_default()
-                            .entry(id.clone())
-                            .or_insert((e.activity_start_time, e.activity_end_time));
-                        span.0 = span.0.min(e.activity_start_time);
-                        span.1 = span.1.max(e.activity_end_time);
-                    }
-                }
-            }
-            // A type the API's active entities refuse (the 2026 docs list no MEDIA_CREATIVE)
-            // is followed whole: every listed entity, in each configured placement, active
-            // over the billing window; `split` reads of it what can have moved, as for an
-            // entity active all along. Costlier, never stale; the list call replaces this one.
-            if let Some(message) = refusal {
-                self.observe(&SyncEvent::ActiveEntitiesRefused {
-                    account: account.clone(),
-                    entity,
-                    message,
-                });
-                let ids = self.entity_ids(target, entity, counters).await?;
-                let from = floor_local_day(
-                    now - self.policy().billing_window() - TimeDelta::days(1),
-                    tz,
-                )
-                .max(history_start);
-                for p in self.config.placements_for(entity) {
-                    let spans = changes.entry((entity, p)).or_default();
-                    for id in &ids {
-                        spans.insert(id.clone(), (from, now));
-                    }
-                }
-            }
-        }
+        let mut changes = self
+            .active_changes(target, now, history_start, &checks, counters)
+            .await?;
         // ACCOUNT changes when anything does, per placement.
         if self.config.entity_types.contains(&EntityType::Account)
             && let Ok(id) = EntityId::new(account.as_str())
@@ -479,6 +359,152 @@ impl Engine {
             },
             out,
         )))
+    }
+
+    /// The entity types of `account` due for a check at `now`, each with its last check (a
+    /// backfill read every day: it counts as one).
+    async fn due_checks(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+    ) -> SyncResult<BTreeMap<EntityType, Option<DateTime<Utc>>>> {
+        let backfilled = self.mark(account, marks::BACKFILL_AS_OF).await?;
+        let checkable: Vec<EntityType> = self
+            .config
+            .entity_types
+            .iter()
+            .copied()
+            .filter(|t| has_checks(*t))
+            .collect();
+        let mut checks: BTreeMap<EntityType, Option<DateTime<Utc>>> = BTreeMap::new();
+        for (i, &entity) in checkable.iter().enumerate() {
+            let a = account.clone();
+            let last = self
+                .blocking(move |s| s.bookmark(&a, entity, marks::CHECKED))
+                .await?
+                .or(backfilled);
+            let phase = check_phase(account, i, checkable.len(), self.config.recheck);
+            if check_due(last, now, self.config.recheck, phase) {
+                checks.insert(entity, last);
+            }
+        }
+        if !checks.is_empty() {
+            self.observe(&SyncEvent::Checking {
+                account: account.clone(),
+                entity_types: checkable
+                    .iter()
+                    .copied()
+                    .filter(|t| checks.contains_key(t))
+                    .collect(),
+            });
+        }
+        Ok(checks)
+    }
+
+    /// What active entities say changed since the last pass, per entity type and placement
+    /// (for a type being checked, since its last check); a type they refuse is followed whole.
+    async fn active_changes(
+        &self,
+        target: &Target,
+        now: DateTime<Utc>,
+        history_start: DateTime<Utc>,
+        checks: &BTreeMap<EntityType, Option<DateTime<Utc>>>,
+        counters: &Counters,
+    ) -> SyncResult<Changes> {
+        let (account, tz) = (&target.account, target.tz);
+        let window_end = floor_hour(now) + HOUR;
+        let mut changes: Changes = BTreeMap::new();
+        for &entity in self
+            .config
+            .entity_types
+            .iter()
+            .filter(|t| t.has_active_entities())
+        {
+            let a = account.clone();
+            let mut from = self
+                .blocking(move |s| s.bookmark(&a, entity, ACTIVE_ENTITIES_END))
+                .await?
+                .unwrap_or_else(|| floor_hour(history_start));
+            // A check follows everything active since the last one: a pass between checks
+            // left out the older spend of what it saw, and an entity that has stopped
+            // serving may not be active again (its spend credits are revised 7 and 14
+            // days after it served, and nothing else).
+            if let Some(Some(last)) = checks.get(&entity) {
+                from = from.min(floor_hour(*last));
+            }
+            let mut refusal = None;
+            for window in chunks(from, window_end, RangeLimit::ActiveEntities) {
+                let query = ActiveEntitiesQuery {
+                    entity,
+                    start_time: window.start(),
+                    end_time: window.end(),
+                    campaign_ids: Vec::new(),
+                    funding_instrument_ids: Vec::new(),
+                    line_item_ids: Vec::new(),
+                }
+                .validate(tz)
+                .map_err(|e| SyncError::Plan {
+                    account: account.clone(),
+                    what: format!("active entities of {entity}"),
+                    source: e,
+                })?;
+                let answer = match self
+                    .call(account, "get active entities", || {
+                        Counters::add(&counters.active_entities_calls, 1);
+                        self.client.active_entities(account, &query)
+                    })
+                    .await
+                {
+                    Ok(answer) => answer,
+                    Err(SyncError::Api { source, .. }) if refuses_entity(&source) => {
+                        refusal = Some(refused(&source).unwrap_or_else(|| source.to_string()));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for e in answer.data {
+                    let Ok(id) = e.entity_id.parse::<EntityId>() else {
+                        continue;
+                    };
+                    for p in e.placements {
+                        if !self.config.placements.contains(&p) {
+                            continue;
+                        }
+                        let span = changes
+                            .entry((entity, p))
+                            .or_default()
+                            .entry(id.clone())
+                            .or_insert((e.activity_start_time, e.activity_end_time));
+                        span.0 = span.0.min(e.activity_start_time);
+                        span.1 = span.1.max(e.activity_end_time);
+                    }
+                }
+            }
+            // A type the API's active entities refuse (the 2026 docs list no MEDIA_CREATIVE)
+            // is followed whole: every listed entity, in each configured placement, active
+            // over the billing window; `split` reads of it what can have moved, as for an
+            // entity active all along. Costlier, never stale; the list call replaces this one.
+            if let Some(message) = refusal {
+                self.observe(&SyncEvent::ActiveEntitiesRefused {
+                    account: account.clone(),
+                    entity,
+                    message,
+                });
+                let ids = self.entity_ids(target, entity, counters).await?;
+                let from = floor_local_day(
+                    now - self.policy().billing_window() - TimeDelta::days(1),
+                    tz,
+                )
+                .max(history_start);
+                for p in self.config.placements_for(entity) {
+                    let spans = changes.entry((entity, p)).or_default();
+                    for id in &ids {
+                        spans.insert(id.clone(), (from, now));
+                    }
+                }
+            }
+        }
+        Ok(changes)
     }
 
     /// The metric groups of `entity` (besides ENGAGEMENT and BILLING, which every entity that
