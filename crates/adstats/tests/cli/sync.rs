@@ -84,3 +84,40 @@ fn report_without_a_store_says_what_to_do() {
         stderr(&out)
     );
 }
+
+#[test]
+fn checks_and_a_type_active_entities_refuse_are_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "sync",
+            "--history-days",
+            "14",
+            "--now",
+            NOW,
+            "--recheck-hours",
+            "0",
+            "--no-active-entities",
+            "MEDIA_CREATIVE",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            ": active entities refused for MEDIA_CREATIVE (Expected value in FUNDING_INSTRUMENT, \
+             CAMPAIGN, LINE_ITEM, PROMOTED_TWEET, PROMOTED_ACCOUNT, got \"MEDIA_CREATIVE\" for \
+             entity); following all of them"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            ": check of FUNDING_INSTRUMENT, CAMPAIGN, LINE_ITEM, PROMOTED_TWEET, \
+             PROMOTED_ACCOUNT, MEDIA_CREATIVE (spend past its estimate, quiet metric groups)"
+        ),
+        "{err}"
+    );
+    assert!(stdout(&out).contains("0 refused"));
+}
