@@ -57,7 +57,8 @@
 //!   the rest go to asynchronous jobs.
 //! - **Real-time** ([`Engine::watch`]): every cycle, active entities of the last
 //!   [`RealtimeConfig::lookback_hours`] hours, then the synchronous endpoint at HOUR for the
-//!   active entities of the configured types over their activity in those hours; the next
+//!   active entities of the configured types over their activity in those hours (a type whose
+//!   active entities the API refuses is reported and left out of the cycle); the next
 //!   cycle starts after [`RealtimeConfig::interval`] of the cycle's request count, so the rate
 //!   stays at 80% of 250 requests per 15 minutes whatever the number of entities (and the
 //!   client's own rate-limit accounting stops it before a 429 in any case).

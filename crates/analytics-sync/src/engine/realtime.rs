@@ -15,7 +15,7 @@ use analytics_core::{Granularity, Placement, StatsEndpoint, TimeRange};
 use super::backfill::items;
 use super::error::{SyncError, SyncResult};
 use super::events::{Counters, Mode, SyncEvent};
-use super::exec::WorkItem;
+use super::exec::{WorkItem, refused, refuses_entity};
 use super::{Engine, Target};
 
 /// The active entities of one placement and the hull of their activity in the window.
@@ -120,12 +120,26 @@ impl Engine {
                 what: format!("active entities of {entity}"),
                 source: e,
             })?;
-            let answer = self
+            let answer = match self
                 .call(&target.account, "get active entities", || {
                     Counters::add(&counters.active_entities_calls, 1);
                     self.client.active_entities(&target.account, &query)
                 })
-                .await?;
+                .await
+            {
+                Ok(answer) => answer,
+                // A type whose active entities the API refuses has no "last hours" to follow:
+                // the cycle says so and goes on (the scheduled sync follows it whole).
+                Err(SyncError::Api { source, .. }) if refuses_entity(&source) => {
+                    self.observe(&SyncEvent::ActiveEntitiesRefused {
+                        account: target.account.clone(),
+                        entity,
+                        message: refused(&source).unwrap_or_else(|| source.to_string()),
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let mut per_placement: BTreeMap<Placement, Active> = BTreeMap::new();
             for e in answer.data {
                 let Ok(id) = e.entity_id.parse::<EntityId>() else {

@@ -293,3 +293,60 @@ async fn a_type_active_entities_refuse_is_followed_whole() {
     }
     api.stop().await;
 }
+
+/// The real-time mode goes on without a type whose active entities the API refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_goes_on_without_a_type_active_entities_refuse() {
+    let emu = Emulator::builder()
+        .seed(31)
+        .config(small_config(now() - TimeDelta::days(1)))
+        .without_active_entities_for(EntityType::MediaCreative)
+        .build()
+        .unwrap();
+    let api = Api::start(emu, now(), None).await;
+    let mut config = config();
+    config.realtime.min_interval = Duration::from_millis(20);
+    config.realtime.entity_types = vec![EntityType::MediaCreative, EntityType::LineItem];
+    let (_store, events, engine) = api.recorded(config);
+    let accounts = api.accounts();
+    let seen = Arc::clone(&events);
+    let stop = async move {
+        while !seen
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, SyncEvent::CycleFinished { .. }))
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let summary = engine.watch(&accounts, stop).await.into_result().unwrap();
+    assert!(summary.sync_requests > 0);
+    let events = events.take();
+    let refused: BTreeSet<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::ActiveEntitiesRefused {
+                account, entity, ..
+            } => Some((account.clone(), *entity)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        accounts
+            .iter()
+            .map(|a| (a.clone(), EntityType::MediaCreative))
+            .collect()
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        SyncEvent::Planned {
+            entity: EntityType::LineItem,
+            mode: Mode::Realtime,
+            ..
+        }
+    )));
+    api.stop().await;
+}
