@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use analytics_core::chrono::TimeDelta;
-use analytics_core::ids::EntityId;
+use analytics_core::ids::{AccountId, EntityId};
 use analytics_core::request::Segmentation;
 use analytics_core::time::{HOUR, ceil_local_day, floor_hour, floor_local_day};
 use analytics_core::{EntityType, Granularity, Placement, SegmentationType, TimeRange};
@@ -247,17 +247,34 @@ async fn organic_tweets_are_kept_current_without_active_entities() {
     api.stop().await;
 }
 
-/// An API whose active entities refuse MEDIA_CREATIVE (the 2026 docs no longer list it): the
-/// pass reports it, goes on, follows every media creative instead, and the store stays exact.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_type_active_entities_refuse_is_followed_whole() {
-    let emu = Emulator::builder()
+/// The emulator of [`emulator`], refusing active entities for MEDIA_CREATIVE.
+fn refusing_media_creatives() -> Emulator {
+    Emulator::builder()
         .seed(31)
         .config(small_config(now() - TimeDelta::days(1)))
         .without_active_entities_for(EntityType::MediaCreative)
         .build()
-        .unwrap();
-    let api = Api::start(emu, now(), None).await;
+        .unwrap()
+}
+
+/// The (account, entity type) pairs whose active entities `events` say were refused.
+fn refused_types(events: &[SyncEvent]) -> BTreeSet<(AccountId, EntityType)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::ActiveEntitiesRefused {
+                account, entity, ..
+            } => Some((account.clone(), *entity)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An API whose active entities refuse MEDIA_CREATIVE (the 2026 docs no longer list it): the
+/// pass reports it, goes on, follows every media creative instead, and the store stays exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_active_entities_refuse_is_followed_whole() {
+    let api = Api::start(refusing_media_creatives(), now(), None).await;
     let (store, events, engine) = api.recorded(config());
     let accounts = api.accounts();
     engine.sync(&accounts).await.into_result().unwrap();
@@ -266,15 +283,7 @@ async fn a_type_active_entities_refuse_is_followed_whole() {
         api.clock.advance(step);
         engine.incremental(&accounts).await.into_result().unwrap();
         let seen = events.take();
-        let refused: BTreeSet<_> = seen
-            .iter()
-            .filter_map(|e| match e {
-                SyncEvent::ActiveEntitiesRefused {
-                    account, entity, ..
-                } => Some((account.clone(), *entity)),
-                _ => None,
-            })
-            .collect();
+        let refused = refused_types(&seen);
         let every: BTreeSet<_> = accounts
             .iter()
             .map(|a| (a.clone(), EntityType::MediaCreative))
@@ -297,13 +306,7 @@ async fn a_type_active_entities_refuse_is_followed_whole() {
 /// The real-time mode goes on without a type whose active entities the API refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_goes_on_without_a_type_active_entities_refuse() {
-    let emu = Emulator::builder()
-        .seed(31)
-        .config(small_config(now() - TimeDelta::days(1)))
-        .without_active_entities_for(EntityType::MediaCreative)
-        .build()
-        .unwrap();
-    let api = Api::start(emu, now(), None).await;
+    let api = Api::start(refusing_media_creatives(), now(), None).await;
     let mut config = config();
     config.realtime.min_interval = Duration::from_millis(20);
     config.realtime.entity_types = vec![EntityType::MediaCreative, EntityType::LineItem];
@@ -324,15 +327,7 @@ async fn watch_goes_on_without_a_type_active_entities_refuse() {
     let summary = engine.watch(&accounts, stop).await.into_result().unwrap();
     assert!(summary.sync_requests > 0);
     let events = events.take();
-    let refused: BTreeSet<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            SyncEvent::ActiveEntitiesRefused {
-                account, entity, ..
-            } => Some((account.clone(), *entity)),
-            _ => None,
-        })
-        .collect();
+    let refused = refused_types(&events);
     assert_eq!(
         refused,
         accounts
