@@ -36,7 +36,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use crate::time::{TimeRange, ceil_hour, ceil_local_day, floor_hour, floor_local_day};
-use crate::vocab::Granularity;
+use crate::vocab::{Granularity, MetricGroup};
 
 /// The delays after which a bucket's data stops changing.
 ///
@@ -246,6 +246,17 @@ impl FinalityScope {
         Self::MetricsAndSpendEstimate,
         Self::MetricsAndBilledSpend,
     ];
+
+    /// The part of this scope that applies to `group`'s data: spend
+    /// (`billed_charge_local_micro`) is in BILLING, so the spend stages apply to it alone;
+    /// every other group settles with the metrics.
+    pub fn for_group(self, group: MetricGroup) -> Self {
+        if group == MetricGroup::Billing {
+            self
+        } else {
+            self.min(Self::Metrics)
+        }
+    }
 }
 
 /// Whether a bucket's non-spend metrics can still change. Later stages compare greater.
@@ -679,5 +690,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn spend_stages_apply_to_billing_alone() {
+        let s = FinalityScope::MetricsAndBilledSpend;
+        assert_eq!(s.for_group(MetricGroup::Billing), s);
+        assert_eq!(s.for_group(MetricGroup::Engagement), FinalityScope::Metrics);
+        assert_eq!(
+            FinalityScope::Metrics.for_group(MetricGroup::Billing),
+            FinalityScope::Metrics
+        );
     }
 }

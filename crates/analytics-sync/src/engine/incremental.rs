@@ -673,10 +673,11 @@ pub(crate) fn split(
         // Spend is in BILLING: the other groups' states pass only the metrics' stage (else a
         // day re-read as BILLING would stay "passed" in the others and be read on every pass).
         // The billing window's close is, like all spend past its estimate, left for a check.
-        let scope = match st.metric_group {
-            Some(g) if g != MetricGroup::Billing => scope.min(FinalityScope::Metrics),
-            _ if !check => scope.min(FinalityScope::MetricsAndSpendEstimate),
-            _ => scope,
+        let scope = st.metric_group.map_or(scope, |g| scope.for_group(g));
+        let scope = if check {
+            scope
+        } else {
+            scope.min(FinalityScope::MetricsAndSpendEstimate)
         };
         if stage_passed(policy, scope, &st.bucket, st.fetched_at, now) {
             passed.insert(st.bucket.start(), st.bucket.end());
