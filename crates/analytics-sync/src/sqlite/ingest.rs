@@ -13,7 +13,8 @@
 //! the per-statement work of one statement per row. Each row of an upsert writes only a new or
 //! different value (the statement's change count says how many did), so an ingest costs little
 //! more than a bare bulk insert of the same rows (see `benches/store.rs`), and a re-fetch that
-//! confirms the stored values writes no fact.
+//! confirms the stored values writes no fact. The facts of a series this ingest creates (all
+//! of a backfill's) skip the upsert's conflict check: a plain multi-row insert.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -62,6 +63,14 @@ ON CONFLICT (series_id, start_s, end_s) DO UPDATE SET
   value = excluded.value,
   fetched_us = excluded.fetched_us
 WHERE facts.value IS NOT excluded.value AND excluded.fetched_us >= facts.fetched_us",
+};
+
+/// Facts of a series created by this ingest (`?1`, so no fact of it is stored yet), fetched
+/// at `?2`: a plain multi-row insert, which skips the conflict check an upsert makes per row.
+const INSERT_FACTS: Upsert = Upsert {
+    head: UPSERT_FACTS.head,
+    row: UPSERT_FACTS.row,
+    tail: "",
 };
 
 /// Removes a series' facts in a window, unless a newer fetch wrote them.
@@ -178,8 +187,23 @@ impl<'c> Batched<'c> {
         rows: &[R],
         bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<u64> {
-        let per_row = self.upsert.per_row();
         let mut changed = 0;
+        self.run_counting(tx, key, fetched_us, rows, bind, &mut changed)?;
+        Ok(changed)
+    }
+
+    /// [`Self::run`], adding the rows written to `changed` as each statement succeeds (so a
+    /// failed statement leaves the count of those before it).
+    fn run_counting<R>(
+        &mut self,
+        tx: &'c Transaction<'_>,
+        key: i64,
+        fetched_us: i64,
+        rows: &[R],
+        bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
+        changed: &mut u64,
+    ) -> rusqlite::Result<()> {
+        let per_row = self.upsert.per_row();
         let mut rest = rows;
         while !rest.is_empty() {
             let n = chunk_len(rest.len());
@@ -194,11 +218,22 @@ impl<'c> Batched<'c> {
             for (k, row) in chunk.iter().enumerate() {
                 bind(stmt, 3 + k * per_row, row)?;
             }
-            changed += stmt.raw_execute()? as u64;
+            *changed += stmt.raw_execute()? as u64;
             rest = tail;
         }
-        Ok(changed)
+        Ok(())
     }
+}
+
+/// Binds one fact's columns from parameter `p` on.
+fn bind_fact(
+    stmt: &mut rusqlite::Statement<'_>,
+    p: usize,
+    &(start, end, value): &(i64, i64, Option<i64>),
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(p, start)?;
+    stmt.raw_bind_parameter(p + 1, end)?;
+    stmt.raw_bind_parameter(p + 2, value)
 }
 
 /// The stored form of a spend stage.
@@ -300,6 +335,7 @@ fn write(
     let mut insert_series = tx.prepare_cached(INSERT_SERIES)?;
     let mut rename = tx.prepare_cached(RENAME_SEGMENT)?;
     let mut upsert = Batched::new(&UPSERT_FACTS);
+    let mut insert = Batched::new(&INSERT_FACTS);
     let mut facts: Vec<(i64, i64, Option<i64>)> = Vec::with_capacity(buckets.len());
     let mut clear = tx.prepare_cached(CLEAR_WINDOW)?;
     let mut clear_bucket = tx.prepare_cached(CLEAR_BUCKET)?;
@@ -399,12 +435,12 @@ fn write(
                 }
             }
             for leaf in &seg.leaves {
-                let id = match known.get(&leaf.path) {
+                let (id, new) = match known.get(&leaf.path) {
                     Some((id, name)) => {
                         if name.as_deref() != seg.name {
                             rename.execute(params![id, seg.name])?;
                         }
-                        *id
+                        (*id, false)
                     }
                     None => {
                         insert_series.execute(params![
@@ -418,7 +454,7 @@ fn write(
                             seg.name,
                             leaf.path
                         ])?;
-                        tx.last_insert_rowid()
+                        (tx.last_insert_rowid(), true)
                     }
                 };
                 let g = group_index(top_metric(&leaf.path));
@@ -430,17 +466,32 @@ fn write(
                     }
                     facts.push((start, end, leaf.values.map(|v| v[i])));
                 }
-                summary.rows_changed += upsert.run(
-                    tx,
-                    id,
-                    fetched_us,
-                    &facts,
-                    |stmt, p, &(start, end, value)| {
-                        stmt.raw_bind_parameter(p, start)?;
-                        stmt.raw_bind_parameter(p + 1, end)?;
-                        stmt.raw_bind_parameter(p + 2, value)
-                    },
-                )?;
+                // A new series has no stored fact to conflict with (its id was just
+                // allocated, and series are never deleted): most of a backfill's rows take
+                // this path. Facts left under a reused id (a store edited by hand) make a
+                // statement fail whole; the series is then upserted as any other.
+                let mut written = 0;
+                let inserted = new
+                    && match insert.run_counting(
+                        tx,
+                        id,
+                        fetched_us,
+                        &facts,
+                        bind_fact,
+                        &mut written,
+                    ) {
+                        Ok(()) => true,
+                        Err(rusqlite::Error::SqliteFailure(e, _))
+                            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                        {
+                            false
+                        }
+                        Err(e) => return Err(e),
+                    };
+                if !inserted {
+                    upsert.run_counting(tx, id, fetched_us, &facts, bind_fact, &mut written)?;
+                }
+                summary.rows_changed += written;
             }
         }
     }

@@ -297,6 +297,74 @@ fn writing_the_same_response_twice_changes_nothing() {
 }
 
 #[test]
+fn facts_left_under_a_reused_series_id_are_overwritten_not_an_error() {
+    // A new series' facts are written by a plain insert (no stored fact can share its id).
+    // A store edited by hand can break that: deleting the newest series leaves its facts,
+    // and SQLite gives the next series the same id. The ingest then upserts instead.
+    let w = long_window();
+    let s = store();
+    let (t1, t2) = (t("2024-05-08T00:00:00Z"), t("2024-05-09T00:00:00Z"));
+    let series = |n: i64| (0..150).map(|i| i + n).collect::<Vec<i64>>();
+    let both = |a2_impressions: Vec<i64>, a2_clicks: Vec<i64>| {
+        response(
+            EntityType::LineItem,
+            Placement::AllOnTwitter,
+            Granularity::Hour,
+            w,
+            UTC,
+            None,
+            &[MetricGroup::Engagement],
+            vec![
+                unsegmented("a1", json!({"impressions": series(0), "clicks": null})),
+                unsegmented(
+                    "a2",
+                    json!({"impressions": a2_impressions, "clicks": a2_clicks}),
+                ),
+            ],
+        )
+    };
+    s.ingest(&acct(), &both(series(0), vec![0; 150]), UTC, t1, &P)
+        .unwrap();
+    let newest = |s: &SqliteStore| -> (i64, String, String) {
+        s.conn()
+            .query_row(
+                "SELECT series_id, entity_id, metric FROM series ORDER BY series_id DESC",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    };
+    let before = newest(&s);
+    assert_eq!(before.1, "a2");
+    s.conn()
+        .execute("DELETE FROM series WHERE series_id = ?1", [before.0])
+        .unwrap();
+    let orphans: i64 = s
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM facts WHERE series_id = ?1",
+            [before.0],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 150, "the facts stay behind");
+    // Every value of a2 changes.
+    let second = both(series(1000), vec![1; 150]);
+    let sum = s.ingest(&acct(), &second, UTC, t2, &P).unwrap();
+    assert_eq!(
+        newest(&s),
+        before,
+        "SQLite reused the id for the same series"
+    );
+    assert_eq!(
+        sum.rows_changed,
+        2 * 150,
+        "a2's impressions and clicks, once each"
+    );
+    assert_eq!(read_long(&s), second.data);
+}
+
+#[test]
 fn a_newer_fetch_replaces_values_and_an_older_one_changes_nothing() {
     let w = range("2024-05-01T00:00:00Z", "2024-05-01T03:00:00Z");
     let mk = |impressions: Value, spend: Value| {
