@@ -227,7 +227,7 @@ impl fmt::Display for SyncSummary {
             "accounts: {} ({} backfilled)",
             self.accounts, self.backfilled
         )?;
-        writeln!(f, "entities: {}", self.entities)?;
+        writeln!(f, "entities: {} requested", self.entities)?;
         writeln!(
             f,
             "requests: {} planned, {} done, {} already done, {} refused",

@@ -178,23 +178,9 @@ impl<'c> Batched<'c> {
     }
 
     /// Writes `rows` for key `key` fetched at `fetched_us`; `bind` binds one row's columns from
-    /// the parameter index it is given. Returns the number of rows written.
+    /// the parameter index it is given. Adds the rows written to `changed` as each statement
+    /// succeeds (so a failed statement leaves the count of those before it).
     fn run<R>(
-        &mut self,
-        tx: &'c Transaction<'_>,
-        key: i64,
-        fetched_us: i64,
-        rows: &[R],
-        bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
-    ) -> rusqlite::Result<u64> {
-        let mut changed = 0;
-        self.run_counting(tx, key, fetched_us, rows, bind, &mut changed)?;
-        Ok(changed)
-    }
-
-    /// [`Self::run`], adding the rows written to `changed` as each statement succeeds (so a
-    /// failed statement leaves the count of those before it).
-    fn run_counting<R>(
         &mut self,
         tx: &'c Transaction<'_>,
         key: i64,
@@ -472,14 +458,7 @@ fn write(
                 // statement fail whole; the series is then upserted as any other.
                 let mut written = 0;
                 let inserted = new
-                    && match insert.run_counting(
-                        tx,
-                        id,
-                        fetched_us,
-                        &facts,
-                        bind_fact,
-                        &mut written,
-                    ) {
+                    && match insert.run(tx, id, fetched_us, &facts, bind_fact, &mut written) {
                         Ok(()) => true,
                         Err(rusqlite::Error::SqliteFailure(e, _))
                             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -489,7 +468,7 @@ fn write(
                         Err(e) => return Err(e),
                     };
                 if !inserted {
-                    upsert.run_counting(tx, id, fetched_us, &facts, bind_fact, &mut written)?;
+                    upsert.run(tx, id, fetched_us, &facts, bind_fact, &mut written)?;
                 }
                 summary.rows_changed += written;
             }
@@ -543,6 +522,7 @@ fn write(
                     stmt.raw_bind_parameter(p + 2, metrics_final)?;
                     stmt.raw_bind_parameter(p + 3, spend)
                 },
+                &mut 0,
             )?;
             summary.buckets_written += states.len() as u64;
         }

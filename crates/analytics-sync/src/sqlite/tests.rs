@@ -69,6 +69,20 @@ fn response(
     }
 }
 
+/// A LINE_ITEM response on X at HOUR over `w` in UTC, unsegmented.
+fn hourly(w: TimeRange, groups: &[MetricGroup], data: Vec<EntityStats>) -> StatsResponse {
+    response(
+        EntityType::LineItem,
+        Placement::AllOnTwitter,
+        Granularity::Hour,
+        w,
+        UTC,
+        None,
+        groups,
+        data,
+    )
+}
+
 fn metrics(v: Value) -> Metrics {
     serde_json::from_value(v).unwrap()
 }
@@ -155,13 +169,8 @@ fn the_spec_sync_response_round_trips() {
 #[test]
 fn null_and_zero_stay_distinct_and_the_ui_shows_null_as_zero() {
     let w = range("2024-05-01T00:00:00Z", "2024-05-01T03:00:00Z");
-    let r = response(
-        EntityType::LineItem,
-        Placement::AllOnTwitter,
-        Granularity::Hour,
+    let r = hourly(
         w,
-        UTC,
-        None,
         &[MetricGroup::Engagement, MetricGroup::WebConversion],
         vec![unsegmented(
             "a1",
@@ -306,13 +315,8 @@ fn facts_left_under_a_reused_series_id_are_overwritten_not_an_error() {
     let (t1, t2) = (t("2024-05-08T00:00:00Z"), t("2024-05-09T00:00:00Z"));
     let series = |n: i64| (0..150).map(|i| i + n).collect::<Vec<i64>>();
     let both = |a2_impressions: Vec<i64>, a2_clicks: Vec<i64>| {
-        response(
-            EntityType::LineItem,
-            Placement::AllOnTwitter,
-            Granularity::Hour,
+        hourly(
             w,
-            UTC,
-            None,
             &[MetricGroup::Engagement],
             vec![
                 unsegmented("a1", json!({"impressions": series(0), "clicks": null})),
@@ -368,13 +372,8 @@ fn facts_left_under_a_reused_series_id_are_overwritten_not_an_error() {
 fn a_newer_fetch_replaces_values_and_an_older_one_changes_nothing() {
     let w = range("2024-05-01T00:00:00Z", "2024-05-01T03:00:00Z");
     let mk = |impressions: Value, spend: Value| {
-        response(
-            EntityType::LineItem,
-            Placement::AllOnTwitter,
-            Granularity::Hour,
+        hourly(
             w,
-            UTC,
-            None,
             &[MetricGroup::Engagement, MetricGroup::Billing],
             vec![unsegmented(
                 "a1",
@@ -418,13 +417,8 @@ fn a_newer_fetch_replaces_values_and_an_older_one_changes_nothing() {
 fn a_metric_that_changes_shape_replaces_its_old_leaves() {
     let w = range("2024-05-01T00:00:00Z", "2024-05-01T02:00:00Z");
     let mk = |v: Value| {
-        response(
-            EntityType::LineItem,
-            Placement::AllOnTwitter,
-            Granularity::Hour,
+        hourly(
             w,
-            UTC,
-            None,
             &[MetricGroup::WebConversion],
             vec![unsegmented("a1", json!({"conversion_purchases": v}))],
         )
@@ -583,13 +577,8 @@ fn segmented_data_round_trips_with_segment_names() {
 fn queries_filter_by_entity_placement_and_group() {
     let w = range("2024-05-01T00:00:00Z", "2024-05-01T01:00:00Z");
     let s = store();
-    let r = response(
-        EntityType::LineItem,
-        Placement::AllOnTwitter,
-        Granularity::Hour,
+    let r = hourly(
         w,
-        UTC,
-        None,
         &[MetricGroup::Engagement, MetricGroup::Billing],
         vec![
             unsegmented(
@@ -642,13 +631,8 @@ fn queries_filter_by_entity_placement_and_group() {
 fn a_bad_response_is_refused_and_nothing_stored_is_lost() {
     let w = range("2024-05-01T00:00:00Z", "2024-05-01T02:00:00Z");
     let mk = |m: Value| {
-        response(
-            EntityType::LineItem,
-            Placement::AllOnTwitter,
-            Granularity::Hour,
+        hourly(
             w,
-            UTC,
-            None,
             &[MetricGroup::Engagement],
             vec![
                 unsegmented("a1", json!({"impressions": [1, 2]})),
@@ -692,13 +676,8 @@ fn a_bad_response_is_refused_and_nothing_stored_is_lost() {
 fn a_database_failure_mid_ingest_rolls_everything_back() {
     let w = range("2024-05-01T00:00:00Z", "2024-05-01T02:00:00Z");
     let s = store();
-    let good = response(
-        EntityType::LineItem,
-        Placement::AllOnTwitter,
-        Granularity::Hour,
+    let good = hourly(
         w,
-        UTC,
-        None,
         &[MetricGroup::Engagement],
         vec![unsegmented("a1", json!({"impressions": [1, 2]}))],
     );
@@ -712,13 +691,8 @@ fn a_database_failure_mid_ingest_rolls_everything_back() {
              BEGIN SELECT RAISE(ABORT, 'refused'); END",
         )
         .unwrap();
-    let failing = response(
-        EntityType::LineItem,
-        Placement::AllOnTwitter,
-        Granularity::Hour,
+    let failing = hourly(
         w,
-        UTC,
-        None,
         &[MetricGroup::Engagement],
         vec![
             unsegmented("a1", json!({"impressions": [7, 8]})),
@@ -742,13 +716,8 @@ fn a_database_failure_mid_ingest_rolls_everything_back() {
 #[test]
 fn bucket_states_say_what_needs_a_refetch() {
     let w = range("2024-05-01T00:00:00Z", "2024-05-01T03:00:00Z");
-    let r = response(
-        EntityType::LineItem,
-        Placement::AllOnTwitter,
-        Granularity::Hour,
+    let r = hourly(
         w,
-        UTC,
-        None,
         &[MetricGroup::Engagement, MetricGroup::Billing],
         // b2 is requested but has no data: its buckets are still recorded as fetched.
         vec![unsegmented("a1", json!({"impressions": [1, 2, 3]}))],
@@ -833,13 +802,8 @@ fn counts_and_accounts() {
     let s = store();
     assert_eq!(s.counts(None).unwrap(), StoreCounts::default());
     let w = range("2024-05-01T00:00:00Z", "2024-05-01T02:00:00Z");
-    let r = response(
-        EntityType::LineItem,
-        Placement::AllOnTwitter,
-        Granularity::Hour,
+    let r = hourly(
         w,
-        UTC,
-        None,
         &[MetricGroup::Engagement],
         vec![
             unsegmented("a1", json!({"impressions": [1, 2], "likes": null})),
@@ -1353,13 +1317,8 @@ fn long_response(w: TimeRange, f: impl Fn(usize) -> i64) -> StatsResponse {
     let first = (w.start() - long_window().start()).num_hours() as usize;
     let len = w.time_series_length(Granularity::Hour, UTC);
     let series: Vec<i64> = (first..first + len).map(f).collect();
-    response(
-        EntityType::LineItem,
-        Placement::AllOnTwitter,
-        Granularity::Hour,
+    hourly(
         w,
-        UTC,
-        None,
         &[MetricGroup::Engagement],
         vec![
             unsegmented("a1", json!({"impressions": series, "clicks": null})),
