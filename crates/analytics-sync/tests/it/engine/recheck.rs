@@ -5,14 +5,15 @@
 //! a day, at its own point of the day) reads all of it, including what entities that stopped
 //! serving did since the last check, and the type equals the emulator again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use analytics_core::chrono::{DateTime, TimeDelta, Utc};
 use analytics_core::ids::AccountId;
-use analytics_core::time::{ceil_local_day, floor_local_day};
+use analytics_core::time::{HOUR, ceil_local_day, floor_hour, floor_local_day};
 use analytics_core::{EntityType, FinalityPolicy, MetricGroup, Placement, TimeRange};
 use analytics_emulator::Emulator;
+use analytics_emulator::engine::ActiveQuery;
 use analytics_sync::engine::{SyncConfig, SyncEvent};
 use analytics_sync::{SqliteStore, Store};
 
@@ -70,9 +71,9 @@ fn mobile(events: &[SyncEvent]) -> BTreeSet<(AccountId, EntityType, Placement)> 
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spend_past_its_estimate_is_followed_by_the_checks() {
-    // Five line items: the fifth promotes an app (MOBILE_CONVERSION data, on X only).
+/// The small dataset with five line items per account, the fifth promoting an app
+/// (MOBILE_CONVERSION data, on X only), served at [`now`].
+async fn with_an_app() -> Api {
     let mut dataset = small_config(now() - TimeDelta::days(1));
     for a in &mut dataset.accounts {
         a.counts.line_items = 5;
@@ -82,7 +83,12 @@ async fn spend_past_its_estimate_is_followed_by_the_checks() {
         .config(dataset)
         .build()
         .unwrap();
-    let api = Api::start(emu, now(), None).await;
+    Api::start(emu, now(), None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_past_its_estimate_is_followed_by_the_checks() {
+    let api = with_an_app().await;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let mut cfg = config();
     cfg.recheck = SyncConfig::new().recheck;
@@ -241,5 +247,100 @@ async fn activity_left_for_a_check_is_read_by_the_check() {
     let t = api.now();
     let diff = differences_to_now(&*store, &api.emulator, t);
     assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_between_checks_reads_each_change_once() {
+    // The floor of a pass that keeps the store exact: one request per entity type, placement
+    // and batch of 20 ids that active entities say changed (ACCOUNT in each placement where
+    // anything did). A pass between checks asks exactly that, plus MOBILE_CONVERSION apart
+    // (as the docs advise) where it has data, and nothing else.
+    let api = with_an_app().await;
+    let mut cfg = config();
+    // The backfill counts as a check; with checks a year apart none is due in this test.
+    cfg.recheck = TimeDelta::days(365);
+    let (_store, events, engine) = api.recorded(cfg);
+    let accounts = api.accounts();
+    engine.backfill(&accounts).await.into_result().unwrap();
+    events.take();
+    for _ in 0..3 {
+        let since = api.now();
+        api.clock.advance(TimeDelta::hours(1));
+        engine.incremental(&accounts).await.into_result().unwrap();
+        let seen = events.take();
+        assert!(checked(&seen).is_empty(), "no check is due");
+
+        // The floor, from the emulator's own active entities over the pass's hours.
+        let window = TimeRange::new(floor_hour(since), floor_hour(api.now()) + HOUR).unwrap();
+        let mut floor: BTreeMap<(AccountId, EntityType, Placement), usize> = BTreeMap::new();
+        for a in api.emulator.dataset().accounts() {
+            let mut any: BTreeSet<Placement> = BTreeSet::new();
+            for entity in types().into_iter().filter(|t| t.has_active_entities()) {
+                let query = ActiveQuery {
+                    entity,
+                    range: window,
+                    funding_instrument_ids: Vec::new(),
+                    campaign_ids: Vec::new(),
+                    line_item_ids: Vec::new(),
+                };
+                let mut per_placement: BTreeMap<Placement, usize> = BTreeMap::new();
+                for r in api
+                    .emulator
+                    .dataset()
+                    .active_entities(a.id.as_str(), &query, api.now())
+                {
+                    for p in r.placements {
+                        *per_placement.entry(p).or_default() += 1;
+                    }
+                }
+                for (p, n) in per_placement {
+                    any.insert(p);
+                    floor.insert((a.id.clone(), entity, p), n.div_ceil(20));
+                }
+            }
+            for p in any {
+                floor.insert((a.id.clone(), EntityType::Account, p), 1);
+            }
+        }
+        assert!(
+            !floor.is_empty(),
+            "the emulator's entities serve every hour"
+        );
+
+        let mut asked: BTreeMap<(AccountId, EntityType, Placement), usize> = BTreeMap::new();
+        let mut apart: BTreeMap<(AccountId, EntityType, Placement), usize> = BTreeMap::new();
+        for e in &seen {
+            if let SyncEvent::Planned {
+                account,
+                entity,
+                placement,
+                metric_groups,
+                ..
+            } = e
+            {
+                let key = (account.clone(), *entity, *placement);
+                if metric_groups.as_slice() == [MetricGroup::MobileConversion] {
+                    *apart.entry(key).or_default() += 1;
+                } else {
+                    assert!(
+                        !metric_groups.contains(&MetricGroup::MobileConversion),
+                        "{metric_groups:?}"
+                    );
+                    *asked.entry(key).or_default() += 1;
+                }
+            }
+        }
+        assert_eq!(
+            asked, floor,
+            "one request per changed type, placement and batch"
+        );
+        assert!(!apart.is_empty(), "the app's line items have installs");
+        for (key, n) in &apart {
+            assert!(floor.contains_key(key), "{key:?} did not change");
+            assert_eq!(key.2, Placement::AllOnTwitter, "installs are on X only");
+            assert_eq!(*n, floor[key], "{key:?}");
+        }
+    }
     api.stop().await;
 }
