@@ -70,7 +70,8 @@ pub(crate) struct ReportArgs {
     entity: String,
 
     /// Only the last DAYS local days of the synced history.
-    #[arg(long, value_name = "DAYS", conflicts_with_all = ["from", "to"])]
+    #[arg(long, value_name = "DAYS", conflicts_with_all = ["from", "to"],
+          value_parser = clap::value_parser!(u32).range(1..))]
     days: Option<u32>,
 
     /// The first local day (YYYY-MM-DD).
@@ -109,6 +110,11 @@ struct Row {
 
 /// Runs `adstats report`.
 pub(crate) async fn run(args: ReportArgs) -> anyhow::Result<()> {
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from > to
+    {
+        bail!("--from {from} is after --to {to}: no day is in that range");
+    }
     if !args.db.exists() {
         bail!(
             "no store at {}: run `adstats sync` first (or give --db)",

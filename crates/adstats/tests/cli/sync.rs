@@ -121,3 +121,26 @@ fn checks_and_a_type_active_entities_refuse_are_said() {
     );
     assert!(stdout(&out).contains("0 refused"));
 }
+
+#[test]
+fn an_empty_report_range_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &["report", "--from", "2026-12-05", "--to", "2026-12-01"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--from 2026-12-05 is after --to 2026-12-01"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_in(dir.path(), &["report", "--days", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a usage error: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--days"), "{}", stderr(&out));
+}
