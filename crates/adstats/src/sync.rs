@@ -39,7 +39,8 @@ pub(crate) struct SyncArgs {
     accounts: Vec<String>,
 
     /// Days of history a backfill fetches (local days, today included).
-    #[arg(long, value_name = "DAYS", default_value_t = 90)]
+    #[arg(long, value_name = "DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..))]
     history_days: u32,
 
     /// A segmentation to fetch too, e.g. AGE, GENDER, PLATFORMS, or METROS:COUNTRY_ID
@@ -116,7 +117,7 @@ fn segmentation(s: &str) -> anyhow::Result<Segmentation> {
 impl SyncArgs {
     fn config(&self) -> anyhow::Result<SyncConfig> {
         let mut c = SyncConfig::new();
-        c.history_days = self.history_days.max(1);
+        c.history_days = self.history_days;
         c.segmentations = self
             .segmentations
             .iter()

@@ -123,7 +123,7 @@ fn checks_and_a_type_active_entities_refuse_are_said() {
 }
 
 #[test]
-fn an_empty_report_range_is_refused() {
+fn empty_ranges_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_in(
         dir.path(),
