@@ -55,7 +55,7 @@ pub(crate) const BATCH: usize = 64;
 /// Facts of one series (`?1`), fetched at `?2`, with `(start_s, end_s, value)` from `?3` on:
 /// each written when it is new or its value differs (and this fetch is not older than the one
 /// that wrote the stored value); the statement's change count is the number written.
-const UPSERT_FACTS: Upsert = Upsert {
+const UPSERT_FACTS: MultiRow = MultiRow {
     head: "INSERT INTO facts (series_id, start_s, end_s, value, fetched_us) VALUES ",
     row: &["?1", "", "", "", "?2"],
     tail: "
@@ -67,7 +67,7 @@ WHERE facts.value IS NOT excluded.value AND excluded.fetched_us >= facts.fetched
 
 /// Facts of a series created by this ingest (`?1`, so no fact of it is stored yet), fetched
 /// at `?2`: a plain multi-row insert, which skips the conflict check an upsert makes per row.
-const INSERT_FACTS: Upsert = Upsert {
+const INSERT_FACTS: MultiRow = MultiRow {
     head: UPSERT_FACTS.head,
     row: UPSERT_FACTS.row,
     tail: "",
@@ -101,7 +101,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// Bucket states of one scope (`?1`), fetched at `?2`, with `(start_s, end_s, metrics_final,
 /// spend_stage)` from `?3` on, each replacing an older fetch's.
-const UPSERT_BUCKETS: Upsert = Upsert {
+const UPSERT_BUCKETS: MultiRow = MultiRow {
     head: "\
 INSERT INTO fetched_buckets (scope_id, start_s, end_s, fetched_us, metrics_final, spend_stage)
 VALUES ",
@@ -114,15 +114,15 @@ ON CONFLICT (scope_id, start_s, end_s) DO UPDATE SET
 WHERE excluded.fetched_us > fetched_buckets.fetched_us",
 };
 
-/// A multi-row upsert of rows that share a key (`?1`) and a fetch instant (`?2`): `row` names
+/// A multi-row insert or upsert of rows that share a key (`?1`) and a fetch instant (`?2`): `row` names
 /// each column's parameter, `""` for the columns given per row (numbered from `?3` on).
-struct Upsert {
+struct MultiRow {
     head: &'static str,
     row: &'static [&'static str],
     tail: &'static str,
 }
 
-impl Upsert {
+impl MultiRow {
     /// The columns given per row.
     fn per_row(&self) -> usize {
         self.row.iter().filter(|c| c.is_empty()).count()
@@ -162,17 +162,17 @@ fn chunk_len(left: usize) -> usize {
     }
 }
 
-/// The statements of one [`Upsert`], one per power-of-two size, prepared when first used.
+/// The statements of one [`MultiRow`], one per power-of-two size, prepared when first used.
 struct Batched<'c> {
-    upsert: &'static Upsert,
+    statement: &'static MultiRow,
     /// Index: log2 of the size.
     stmts: Vec<Option<rusqlite::CachedStatement<'c>>>,
 }
 
 impl<'c> Batched<'c> {
-    fn new(upsert: &'static Upsert) -> Self {
+    fn new(statement: &'static MultiRow) -> Self {
         Self {
-            upsert,
+            statement,
             stmts: (0..=BATCH.ilog2()).map(|_| None).collect(),
         }
     }
@@ -189,7 +189,7 @@ impl<'c> Batched<'c> {
         bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &R) -> rusqlite::Result<()>,
         changed: &mut u64,
     ) -> rusqlite::Result<()> {
-        let per_row = self.upsert.per_row();
+        let per_row = self.statement.per_row();
         let mut rest = rows;
         while !rest.is_empty() {
             let n = chunk_len(rest.len());
@@ -197,7 +197,7 @@ impl<'c> Batched<'c> {
             let slot = &mut self.stmts[n.ilog2() as usize];
             let stmt = match slot {
                 Some(stmt) => stmt,
-                None => slot.insert(tx.prepare_cached(&self.upsert.sql(n))?),
+                None => slot.insert(tx.prepare_cached(&self.statement.sql(n))?),
             };
             stmt.raw_bind_parameter(1, key)?;
             stmt.raw_bind_parameter(2, fetched_us)?;
