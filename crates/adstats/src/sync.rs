@@ -38,7 +38,8 @@ pub(crate) struct SyncArgs {
     #[arg(long = "account", value_name = "ID")]
     accounts: Vec<String>,
 
-    /// Days of history a backfill fetches (local days, today included).
+    /// Days of history a backfill fetches (local days, today included; none before the
+    /// account was created).
     #[arg(long, value_name = "DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(u32).range(1..))]
     history_days: u32,

@@ -6,7 +6,9 @@ use analytics_core::chrono::{DateTime, Days, Utc};
 use analytics_core::ids::{AccountId, EntityId};
 use analytics_core::plan::{Want, plan};
 use analytics_core::request::Segmentation;
-use analytics_core::time::{ceil_local_day, floor_hour, local_date, local_midnight};
+use analytics_core::time::{
+    ceil_local_day, floor_hour, floor_local_day, local_date, local_midnight,
+};
 use analytics_core::{EntityType, Granularity, Placement, StatsEndpoint, TimeRange};
 
 use super::error::{SyncError, SyncResult};
@@ -167,7 +169,13 @@ impl Engine {
                 let first = local_date(end, target.tz)
                     .checked_sub_days(Days::new(u64::from(self.config.history_days.max(1))))
                     .unwrap_or_else(|| local_date(end, target.tz));
-                let start = local_midnight(first, target.tz);
+                let mut start = local_midnight(first, target.tz);
+                // Nothing served before the account existed: a history reaching further back
+                // starts on the day it was created (jobs for the days before would all be
+                // empty).
+                if let Some(created) = self.created_at(account).await? {
+                    start = start.max(floor_local_day(created, target.tz).min(end));
+                }
                 (now, TimeRange::new(start, end).ok(), false)
             }
         };
@@ -222,6 +230,18 @@ impl Engine {
             },
             items,
         )))
+    }
+
+    /// When `account` was created (`created_at` of the account object), if it says.
+    async fn created_at(&self, account: &AccountId) -> SyncResult<Option<DateTime<Utc>>> {
+        let object = self
+            .call(account, "read the account", || self.client.account(account))
+            .await?;
+        Ok(object
+            .get("created_at")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)))
     }
 
     /// Marks `p`'s account backfilled: its history start, and where active entities take over.

@@ -31,7 +31,8 @@ use analytics_core::{EntityType, FinalityPolicy, FinalityScope, MetricGroup, Pla
 #[non_exhaustive]
 pub struct SyncConfig {
     /// How many local days of history a backfill fetches, ending with the account's current
-    /// local day (so today, partial, is the last bucket).
+    /// local day (so today, partial, is the last bucket); none before the day the account was
+    /// created.
     pub history_days: u32,
     /// The entity types to sync. ACCOUNT uses the account's own id; ORGANIC_TWEET is synced only
     /// when listed here, for the ids in [`Self::organic_tweet_ids`].

@@ -1,6 +1,9 @@
 //! Backfill then incremental passes store exactly the emulator's values.
 
-use analytics_core::chrono::TimeDelta;
+use analytics_core::TimeRange;
+use analytics_core::chrono::{Days, TimeDelta};
+use analytics_core::ids::AccountId;
+use analytics_core::time::{ceil_local_day, floor_local_day, local_date, local_midnight};
 use analytics_emulator::Emulator;
 use analytics_sync::engine::Mode;
 
@@ -38,6 +41,52 @@ async fn backfill_then_incremental_equals_the_emulator() {
     )));
     let now = api.now();
     let diff = differences_to_now(&*store, &api.emulator, now);
+    assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_longer_than_the_account_starts_on_the_day_it_was_created() {
+    // The demo accounts were created 400 to 700 days before the anchor; 800 days asked for.
+    let emu = Emulator::builder()
+        .seed(7)
+        .config(small_config(now() - TimeDelta::days(1)))
+        .build()
+        .unwrap();
+    let api = Api::start(emu, now(), None).await;
+    let mut cfg = config();
+    cfg.history_days = 800;
+    let (store, _events, engine) = api.recorded(cfg);
+    let accounts = api.accounts();
+    engine.backfill(&accounts).await.into_result().unwrap();
+    let now = api.now();
+    let created = |a: &AccountId| {
+        let acc = api
+            .emulator
+            .dataset()
+            .accounts()
+            .iter()
+            .find(|x| x.id == *a)
+            .unwrap();
+        floor_local_day(acc.created_at, acc.timezone)
+    };
+    let asked = |a: &AccountId| {
+        let tz = store.account_tz(a).unwrap().unwrap();
+        let end = ceil_local_day(now, tz);
+        local_midnight(local_date(end, tz) - Days::new(800), tz)
+    };
+    for a in &accounts {
+        assert!(
+            asked(a) < created(a),
+            "{a} is younger than the history asked for"
+        );
+        assert_eq!(history(&*store, a).start(), created(a), "{a}");
+    }
+    // The days left out had nothing to fetch, and the days fetched equal the emulator.
+    let before = |a: &AccountId| TimeRange::new(asked(a), created(a)).unwrap();
+    let diff = differences(&*store, &api.emulator, before, now);
+    assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
+    let diff = differences(&*store, &api.emulator, |a| history(&*store, a), now);
     assert!(diff.is_empty(), "{} differences: {diff:#?}", diff.len());
     api.stop().await;
 }
