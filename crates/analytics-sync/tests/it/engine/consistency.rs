@@ -9,14 +9,19 @@ use analytics_sync::engine::Mode;
 
 use super::support::{Api, config, differences, differences_to_now, history, now, small_config};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backfill_then_incremental_equals_the_emulator() {
+/// The small dataset served at [`now`].
+async fn small() -> Api {
     let emu = Emulator::builder()
         .seed(7)
         .config(small_config(now() - TimeDelta::days(1)))
         .build()
         .unwrap();
-    let api = Api::start(emu, now(), None).await;
+    Api::start(emu, now(), None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_then_incremental_equals_the_emulator() {
+    let api = small().await;
     let (store, events, engine) = api.recorded(config());
     let accounts = api.accounts();
 
@@ -48,12 +53,7 @@ async fn backfill_then_incremental_equals_the_emulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_history_longer_than_the_account_starts_on_the_day_it_was_created() {
     // The demo accounts were created 400 to 700 days before the anchor; 800 days asked for.
-    let emu = Emulator::builder()
-        .seed(7)
-        .config(small_config(now() - TimeDelta::days(1)))
-        .build()
-        .unwrap();
-    let api = Api::start(emu, now(), None).await;
+    let api = small().await;
     let mut cfg = config();
     cfg.history_days = 800;
     let (store, _events, engine) = api.recorded(cfg);
