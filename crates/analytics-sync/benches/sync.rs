@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use analytics_core::chrono::{DateTime, Days, TimeDelta, Utc};
 use analytics_core::plan::{Want, plan};
-use analytics_core::request::ActiveEntitiesQuery;
+use analytics_core::request::{ActiveEntitiesQuery, MAX_ENTITY_IDS};
 use analytics_core::time::{HOUR, ceil_local_day, floor_hour, local_date, local_midnight};
 use analytics_core::{Backoff, EntityType, Granularity, Placement, StatsEndpoint, TimeRange};
 use analytics_emulator::{DatasetConfig, Emulator};
@@ -148,7 +148,7 @@ async fn floor(
             }
             for (p, n) in per_placement {
                 placements.insert(p);
-                requests += n.div_ceil(20);
+                requests += n.div_ceil(MAX_ENTITY_IDS);
             }
         }
         requests += placements.len();

@@ -7,7 +7,7 @@ use analytics_core::ids::{AccountId, EntityId};
 use analytics_core::plan::{Want, plan};
 use analytics_core::request::Segmentation;
 use analytics_core::time::{
-    ceil_local_day, floor_hour, floor_local_day, local_date, local_midnight,
+    ceil_local_day, floor_hour, floor_local_day, local_date, local_midnight, parse_time,
 };
 use analytics_core::{EntityType, Granularity, Placement, StatsEndpoint, TimeRange};
 
@@ -173,7 +173,7 @@ impl Engine {
                 // Nothing served before the account existed: a history reaching further back
                 // starts on the day it was created (jobs for the days before would all be
                 // empty).
-                if let Some(created) = self.created_at(account).await? {
+                if let Some(created) = self.created_at(target).await? {
                     start = start.max(floor_local_day(created, target.tz).min(end));
                 }
                 (now, TimeRange::new(start, end).ok(), false)
@@ -232,16 +232,17 @@ impl Engine {
         )))
     }
 
-    /// When `account` was created (`created_at` of the account object), if it says.
-    async fn created_at(&self, account: &AccountId) -> SyncResult<Option<DateTime<Utc>>> {
+    /// When the account was created (`created_at` of the account object), if it says. One
+    /// GET per account backfilled: the time zone's lookup keeps only the zone.
+    async fn created_at(&self, target: &Target) -> SyncResult<Option<DateTime<Utc>>> {
+        let account = &target.account;
         let object = self
             .call(account, "read the account", || self.client.account(account))
             .await?;
         Ok(object
             .get("created_at")
             .and_then(serde_json::Value::as_str)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc)))
+            .and_then(|t| parse_time(t, target.tz).ok()))
     }
 
     /// Marks `p`'s account backfilled: its history start, and where active entities take over.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use analytics_core::chrono::{DateTime, TimeDelta, Utc};
 use analytics_core::ids::AccountId;
+use analytics_core::request::MAX_ENTITY_IDS;
 use analytics_core::time::{HOUR, ceil_local_day, floor_hour, floor_local_day};
 use analytics_core::{EntityType, FinalityPolicy, MetricGroup, Placement, TimeRange};
 use analytics_emulator::Emulator;
@@ -296,7 +297,7 @@ async fn a_pass_between_checks_reads_each_change_once() {
                 }
                 for (p, n) in per_placement {
                     any.insert(p);
-                    floor.insert((a.id.clone(), entity, p), n.div_ceil(20));
+                    floor.insert((a.id.clone(), entity, p), n.div_ceil(MAX_ENTITY_IDS));
                 }
             }
             for p in any {
