@@ -15,19 +15,28 @@
 //! more than a bare bulk insert of the same rows (see `benches/store.rs`), and a re-fetch that
 //! confirms the stored values writes no fact. The facts of a series this ingest creates (all
 //! of a backfill's) skip the upsert's conflict check: a plain multi-row insert.
+//!
+//! A series this ingest creates whose value is `null` in the whole window (most of a backfill's
+//! series: the conversion leaves of entities without conversions) is written as one row of
+//! `null_runs` instead of one `NULL` fact per bucket. Later ingests keep the law that a run
+//! reads exactly as those `NULL` facts would: a fetch that confirms the nulls inside a run
+//! writes nothing, and any other write to a series first turns the part of its runs inside the
+//! window into `NULL` facts (with the run's fetch instant), keeping the rest as runs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use analytics_core::FinalityPolicy;
+use analytics_core::Granularity;
 use analytics_core::catalog::group_of;
 use analytics_core::chrono::{DateTime, Utc};
 use analytics_core::chrono_tz::Tz;
 use analytics_core::finality::{MetricsFinality, SpendFinality};
 use analytics_core::ids::AccountId;
 use analytics_core::wire::StatsResponse;
+use rusqlite::types::Type;
 use rusqlite::{Transaction, params};
 
-use super::micros;
+use super::{grid, micros};
 use crate::error::{Error, Result};
 use crate::expand::{Expanded, top_metric};
 use crate::store::IngestSummary;
@@ -88,6 +97,30 @@ FROM fetch_scopes s JOIN fetched_buckets b ON b.scope_id = s.scope_id
 WHERE s.account_id = ?1 AND s.entity_type = ?2 AND s.entity_id = ?3 AND s.placement = ?4
   AND s.granularity = ?5 AND s.segmentation_type = ?6
   AND b.start_s >= ?7 AND b.start_s < ?8 AND b.fetched_us > ?9";
+
+/// The runs of an entity's series (key as in [`SERIES_OF_ENTITY`]) that overlap `[?7, ?8)`.
+const RUNS_OF_ENTITY: &str = "\
+SELECT r.series_id, r.start_s, r.end_s, r.tz, r.fetched_us
+FROM series s JOIN null_runs r ON r.series_id = s.series_id
+WHERE s.account_id = ?1 AND s.entity_type = ?2 AND s.entity_id = ?3 AND s.placement = ?4
+  AND s.granularity = ?5 AND s.segmentation_type = ?6 AND r.start_s < ?8 AND r.end_s > ?7";
+
+const INSERT_RUN: &str = "\
+INSERT INTO null_runs (series_id, start_s, end_s, buckets, tz, fetched_us)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+const DELETE_RUN: &str = "DELETE FROM null_runs WHERE series_id = ?1 AND start_s = ?2";
+
+/// One `NULL` fact of an unfolded run (a run shares no bucket with a fact, so this inserts).
+const INSERT_NULL: &str = "\
+INSERT OR IGNORE INTO facts (series_id, start_s, end_s, value, fetched_us)
+VALUES (?1, ?2, ?3, NULL, ?4)";
+
+/// The highest series id with a fact or a run stored: a series created with a higher id has
+/// nothing stored under it.
+const MAX_STORED_SERIES: &str = "\
+SELECT max(coalesce((SELECT max(series_id) FROM facts), 0),
+           coalesce((SELECT max(series_id) FROM null_runs), 0))";
 
 const SCOPE_ID: &str = "\
 SELECT scope_id FROM fetch_scopes
@@ -222,6 +255,103 @@ fn bind_fact(
     stmt.raw_bind_parameter(p + 2, value)
 }
 
+/// A stored run of null buckets (a row of `null_runs`, less its series).
+#[derive(Debug, Clone)]
+struct Run {
+    start: i64,
+    end: i64,
+    tz: Tz,
+    fetched_us: i64,
+}
+
+impl Run {
+    /// Whether the run holds bucket `(start, end)` of a grid in `tz`.
+    fn holds(&self, (start, end): (i64, i64), tz: Tz) -> bool {
+        self.tz == tz && self.start <= start && end <= self.end
+    }
+
+    /// Whether a write of this fetch to `buckets` (of a grid in `tz`) would change a null the
+    /// run holds: the fetch is not older than the run's, and a bucket is one of the run's.
+    fn meets(
+        &self,
+        buckets: impl IntoIterator<Item = (i64, i64)>,
+        tz: Tz,
+        granularity: Granularity,
+        fetched_us: i64,
+    ) -> bool {
+        if self.fetched_us > fetched_us {
+            return false; // the nulls are newer: a write leaves them as they are
+        }
+        if self.tz == tz {
+            return buckets.into_iter().any(|b| self.holds(b, tz));
+        }
+        let own = grid(self.start, self.end, granularity, self.tz);
+        buckets.into_iter().any(|b| own.binary_search(&b).is_ok())
+    }
+}
+
+/// The statements that write runs.
+struct RunWriter<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    delete: rusqlite::CachedStatement<'c>,
+    insert_null: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> RunWriter<'c> {
+    fn new(tx: &'c Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            insert: tx.prepare_cached(INSERT_RUN)?,
+            delete: tx.prepare_cached(DELETE_RUN)?,
+            insert_null: tx.prepare_cached(INSERT_NULL)?,
+        })
+    }
+
+    /// Stores a run of series `id` over `buckets` (non-empty, contiguous).
+    fn insert(
+        &mut self,
+        id: i64,
+        buckets: &[(i64, i64)],
+        tz: Tz,
+        fetched_us: i64,
+    ) -> rusqlite::Result<()> {
+        let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
+            return Ok(());
+        };
+        self.insert.execute(params![
+            id,
+            first.0,
+            last.1,
+            buckets.len() as i64,
+            tz.name(),
+            fetched_us
+        ])?;
+        Ok(())
+    }
+
+    /// Turns the buckets of `run` (of series `id`) that overlap `window` into `NULL` facts
+    /// fetched when the run was, and keeps the buckets before and after it as runs: what
+    /// reads back does not change.
+    fn unfold(
+        &mut self,
+        id: i64,
+        run: &Run,
+        window: (i64, i64),
+        granularity: Granularity,
+    ) -> rusqlite::Result<()> {
+        self.delete.execute(params![id, run.start])?;
+        let buckets = grid(run.start, run.end, granularity, run.tz);
+        let before = buckets.partition_point(|b| b.1 <= window.0);
+        let after = before + buckets[before..].partition_point(|b| b.0 < window.1);
+        self.insert(id, &buckets[..before], run.tz, run.fetched_us)?;
+        self.insert(id, &buckets[after..], run.tz, run.fetched_us)?;
+        for &(start, end) in &buckets[before..after] {
+            self.insert_null
+                .execute(params![id, start, end, run.fetched_us])?;
+        }
+        Ok(())
+    }
+}
+
 /// The stored form of a spend stage.
 pub(crate) fn spend_stage(s: SpendFinality) -> i64 {
     match s {
@@ -248,7 +378,8 @@ pub(crate) fn upsert_account(
 /// A series as stored: id and segment name, by metric path.
 type Known = BTreeMap<String, (i64, Option<String>)>;
 
-/// Writes `resp` (see [`crate::Store::ingest`]) inside `tx`.
+/// Writes `resp` (see [`crate::Store::ingest`]) inside `tx`. With `null_runs` false, nulls are
+/// written one fact per bucket (as version 1 did; tests compare the two forms).
 pub(crate) fn ingest(
     tx: &Transaction<'_>,
     account: &AccountId,
@@ -256,9 +387,10 @@ pub(crate) fn ingest(
     tz: Tz,
     fetched_at: DateTime<Utc>,
     policy: &FinalityPolicy,
+    null_runs: bool,
 ) -> Result<IngestSummary> {
     let x = Expanded::new(resp, tz)?;
-    write(tx, account, &x, tz, fetched_at, policy).map_err(Error::db("ingest"))
+    write(tx, account, &x, tz, fetched_at, policy, null_runs).map_err(Error::db("ingest"))
 }
 
 /// The buckets of each group that a newer fetch than this one already stored.
@@ -290,6 +422,7 @@ fn write(
     tz: Tz,
     fetched_at: DateTime<Utc>,
     policy: &FinalityPolicy,
+    new_runs: bool,
 ) -> rusqlite::Result<IngestSummary> {
     let fetched_us = micros(fetched_at);
     upsert_account(tx, account, tz, fetched_us)?;
@@ -325,6 +458,12 @@ fn write(
     let mut facts: Vec<(i64, i64, Option<i64>)> = Vec::with_capacity(buckets.len());
     let mut clear = tx.prepare_cached(CLEAR_WINDOW)?;
     let mut clear_bucket = tx.prepare_cached(CLEAR_BUCKET)?;
+    let mut runs_stmt = tx.prepare_cached(RUNS_OF_ENTITY)?;
+    let mut run_writer = RunWriter::new(tx)?;
+    let max_stored: i64 = tx
+        .prepare_cached(MAX_STORED_SERIES)?
+        .query_row([], |r| r.get(0))?;
+    let grain = x.echo.granularity;
     let mut summary = IngestSummary {
         rows_written: x.rows(),
         ..IngestSummary::default()
@@ -395,6 +534,39 @@ fn write(
             let (id, value, name, metric) = row?;
             stored.entry(value).or_default().insert(metric, (id, name));
         }
+        // The runs of its series that overlap the window.
+        let mut runs: HashMap<i64, Vec<Run>> = HashMap::new();
+        let rows = runs_stmt.query_map(
+            params![
+                account,
+                entity_type,
+                entity.id,
+                placement,
+                granularity,
+                seg_type,
+                window.0,
+                window.1
+            ],
+            |r| {
+                let tz: String = r.get(3)?;
+                let tz = tz.parse::<Tz>().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(3, Type::Text, e.into())
+                })?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    Run {
+                        start: r.get(1)?,
+                        end: r.get(2)?,
+                        tz,
+                        fetched_us: r.get(4)?,
+                    },
+                ))
+            },
+        )?;
+        for row in rows {
+            let (id, run) = row?;
+            runs.entry(id).or_default().push(run);
+        }
         for seg in &entity.segments {
             let known = stored.remove(seg.value).unwrap_or_default();
             // A metric this response has replaces its whole stored value in the window: leaves
@@ -408,6 +580,16 @@ fn write(
                     continue;
                 }
                 let g = group_index(top);
+                for run in runs.remove(id).unwrap_or_default() {
+                    let cleared = buckets
+                        .iter()
+                        .enumerate()
+                        .filter(|&(i, _)| !newer.skips(g, i))
+                        .map(|(_, &b)| b);
+                    if run.meets(cleared, tz, grain, fetched_us) {
+                        run_writer.unfold(*id, &run, window, grain)?;
+                    }
+                }
                 if newer.any {
                     for (i, &(start, end)) in buckets.iter().enumerate() {
                         if !newer.skips(g, i) {
@@ -451,6 +633,33 @@ fn write(
                         continue;
                     }
                     facts.push((start, end, leaf.values.map(|v| v[i])));
+                }
+                if let Some(series_runs) = runs.remove(&id) {
+                    let held = |&(start, end, _): &(i64, i64, Option<i64>)| {
+                        series_runs.iter().any(|r| r.holds((start, end), tz))
+                    };
+                    if leaf.values.is_none() && facts.iter().all(held) {
+                        continue; // nulls that runs already hold: nothing to write
+                    }
+                    let written = || facts.iter().map(|&(start, end, _)| (start, end));
+                    for run in &series_runs {
+                        if run.meets(written(), tz, grain, fetched_us) {
+                            run_writer.unfold(id, run, window, grain)?;
+                        }
+                    }
+                }
+                if new
+                    && new_runs
+                    && id > max_stored
+                    && leaf.values.is_none()
+                    && facts.len() == buckets.len()
+                    && buckets.len() > 1
+                {
+                    // Nothing is stored under a new id above `max_stored`: the run is the
+                    // series' only row in the window.
+                    run_writer.insert(id, &buckets, tz, fetched_us)?;
+                    summary.rows_changed += buckets.len() as u64;
+                    continue;
                 }
                 // A new series has no stored fact to conflict with (its id was just
                 // allocated, and series are never deleted): most of a backfill's rows take

@@ -1,6 +1,6 @@
 //! [`SqliteStore`]: the embedded store, one SQLite file (rusqlite, SQLite bundled, WAL).
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //!
 //! Facts are normalised in two steps, so that the table with millions of rows holds integers
 //! only: a **series** (`series`) names an entity's metric leaf in one placement, segment and
@@ -13,7 +13,10 @@
 //!
 //! - `null` is stored as SQL `NULL` in each bucket of the window it was fetched with, `0` as
 //!   `0`: a metric with no data in a window reads back as `null` for that window, and as `0`
-//!   inside a longer series that has data elsewhere.
+//!   inside a longer series that has data elsewhere. Where a new series is `null` in its whole
+//!   window (three quarters of a backfill's facts: the conversion leaves of entities without
+//!   conversions), one row of `null_runs` stands for those `NULL` facts (version 2); it reads
+//!   exactly as they would, and a later write to part of it turns that part into facts.
 //! - Conversion metrics are stored leaf by leaf, the metric path being the keys joined with
 //!   `.` (`conversion_purchases.post_view`, `mobile_conversion_installs.skan.post_view`); a
 //!   conversion metric that is wholly `null` is one leaf named by the metric.
@@ -23,6 +26,7 @@
 //!
 //! ```sql
 #![doc = include_str!("schema_v1.sql")]
+#![doc = include_str!("schema_v2.sql")]
 //! ```
 //!
 //! `PRAGMA user_version` holds the schema version, and opening a store migrates it: every step
@@ -55,8 +59,9 @@ use std::time::Duration;
 use analytics_core::chrono::{DateTime, TimeDelta, Utc};
 use analytics_core::chrono_tz::Tz;
 use analytics_core::ids::{AccountId, JobId};
+use analytics_core::time::TimeRange;
 use analytics_core::wire::StatsResponse;
-use analytics_core::{EntityType, FinalityPolicy, FinalityScope, JobStatus};
+use analytics_core::{EntityType, FinalityPolicy, FinalityScope, Granularity, JobStatus};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{Error, Result};
@@ -70,6 +75,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// Whether a new series' null window is stored as a run (always, but in tests that
+    /// compare it with the one-fact-per-bucket form).
+    null_runs: bool,
 }
 
 impl SqliteStore {
@@ -116,7 +124,15 @@ impl SqliteStore {
         Ok(Self {
             conn: Mutex::new(conn),
             path,
+            null_runs: true,
         })
+    }
+
+    /// The same store writing every null as one fact per bucket, as version 1 did.
+    #[cfg(test)]
+    pub(crate) fn without_null_runs(mut self) -> Self {
+        self.null_runs = false;
+        self
     }
 
     /// The file, or `None` in memory.
@@ -161,6 +177,24 @@ impl SqliteStore {
     }
 }
 
+/// The `(start, end)` of each bucket of `[start, end)` in `tz`.
+pub(crate) fn grid(start: i64, end: i64, granularity: Granularity, tz: Tz) -> Vec<(i64, i64)> {
+    let (Some(a), Some(b)) = (
+        DateTime::from_timestamp(start, 0),
+        DateTime::from_timestamp(end, 0),
+    ) else {
+        return Vec::new();
+    };
+    TimeRange::new(a, b).map_or_else(
+        |_| Vec::new(),
+        |r| {
+            r.buckets(granularity, tz)
+                .map(|b| (b.start().timestamp(), b.end().timestamp()))
+                .collect()
+        },
+    )
+}
+
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -193,7 +227,15 @@ impl Store for SqliteStore {
         policy: &FinalityPolicy,
     ) -> Result<IngestSummary> {
         self.write("ingest", |tx| {
-            ingest::ingest(tx, account, response, tz, fetched_at, policy)
+            ingest::ingest(
+                tx,
+                account,
+                response,
+                tz,
+                fetched_at,
+                policy,
+                self.null_runs,
+            )
         })
     }
 

@@ -69,6 +69,10 @@ WHERE account_id = ?1 AND entity_type = ?2 AND entity_id = ?5 AND granularity = 
 const FACTS_OF_SERIES: &str = "\
 SELECT start_s, end_s, value FROM facts WHERE series_id = ?1 AND start_s >= ?2 AND start_s < ?3";
 
+/// The runs of null buckets of a series that overlap `[?2, ?3)`.
+const RUNS_OF_SERIES: &str = "\
+SELECT start_s, end_s, tz FROM null_runs WHERE series_id = ?1 AND start_s < ?3 AND end_s > ?2";
+
 fn wanted_group(q: &FactQuery, metric: &str) -> bool {
     q.metric_groups.is_empty()
         || group_of(top_metric(metric)).is_some_and(|g| q.metric_groups.contains(&g))
@@ -196,6 +200,9 @@ pub(crate) fn read_stats(conn: &Connection, q: &FactQuery) -> Result<Vec<StatsRe
     let mut stmt = conn
         .prepare_cached(FACTS_OF_SERIES)
         .map_err(Error::db("read facts"))?;
+    let mut runs_stmt = conn
+        .prepare_cached(RUNS_OF_SERIES)
+        .map_err(Error::db("read facts"))?;
     let (from, to) = (start.timestamp(), end.timestamp());
     for s in series {
         let mut values = vec![0_i64; len];
@@ -222,6 +229,28 @@ pub(crate) fn read_stats(conn: &Connection, q: &FactQuery) -> Result<Vec<StatsRe
                 values[i] = v;
                 any_value = true;
             }
+        }
+        // A run is a null in each of its buckets, as facts would be: those of another grid
+        // (the account's zone changed) are skipped alike.
+        let runs = runs_stmt
+            .query_map(params![s.id, from, to], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(Error::db("read facts"))?;
+        for run in runs {
+            let (rs, re, run_tz) = run.map_err(Error::db("read facts"))?;
+            let first = grid.partition_point(|b| b.0 < rs);
+            any |= if run_tz == tz.name() {
+                grid[first..].first().is_some_and(|b| b.1 <= re)
+            } else {
+                let run_tz = parse_text::<Tz>(&run_tz, "null_runs", "time zone")?;
+                let own = super::grid(rs, re, q.granularity, run_tz);
+                own.iter().any(|b| grid.binary_search(b).is_ok())
+            };
         }
         if !any {
             continue;
@@ -455,11 +484,18 @@ pub(crate) fn counts(conn: &Connection, account: Option<&AccountId>) -> Result<S
              WHERE ?1 IS NULL OR account_id = ?1)",
         )?,
         series: count("SELECT count(*) FROM series WHERE ?1 IS NULL OR account_id = ?1")?,
+        // A run of null buckets counts as the facts it stands for.
         rows: match a {
-            None => count("SELECT count(*) FROM facts WHERE ?1 IS NULL")?,
+            None => count(
+                "SELECT (SELECT count(*) FROM facts)
+                        + (SELECT coalesce(sum(buckets), 0) FROM null_runs) WHERE ?1 IS NULL",
+            )?,
             Some(_) => count(
-                "SELECT count(*) FROM series s JOIN facts f ON f.series_id = s.series_id
-                 WHERE s.account_id = ?1",
+                "SELECT (SELECT count(*) FROM series s JOIN facts f ON f.series_id = s.series_id
+                         WHERE s.account_id = ?1)
+                      + (SELECT coalesce(sum(r.buckets), 0)
+                         FROM series s JOIN null_runs r ON r.series_id = s.series_id
+                         WHERE s.account_id = ?1)",
             )?,
         },
         buckets: match a {

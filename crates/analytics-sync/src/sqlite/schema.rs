@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 /// The schema of version 1.
 pub(crate) const SCHEMA_V1: &str = include_str!("schema_v1.sql");
 
+/// What version 2 adds: runs of null buckets (`null_runs`).
+pub(crate) const SCHEMA_V2: &str = include_str!("schema_v2.sql");
+
 /// One step of the schema's history.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Migration {
@@ -32,14 +35,21 @@ pub(crate) struct Migration {
 }
 
 /// Every step, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    name: "create the version 1 schema",
-    up: v1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        name: "create the version 1 schema",
+        up: v1,
+    },
+    Migration {
+        to: 2,
+        name: "add runs of null buckets",
+        up: v2,
+    },
+];
 
 /// The newest version this build knows.
-pub(crate) const CURRENT_VERSION: i64 = 1;
+pub(crate) const CURRENT_VERSION: i64 = 2;
 
 /// Columns of version 1 that a store without a recorded version may lack: table, column,
 /// declaration for `ALTER TABLE ADD COLUMN`, and a back-fill run after adding it.
@@ -72,6 +82,11 @@ fn v1(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         }
     }
     tx.execute_batch(SCHEMA_V1)
+}
+
+/// Version 2 only adds a table: the facts of version 1, nulls included, keep their meaning.
+fn v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(SCHEMA_V2)
 }
 
 /// The store's recorded version.
@@ -132,7 +147,7 @@ mod tests {
     fn a_new_store_gets_every_table_and_a_second_run_does_nothing() {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate(&mut conn, MIGRATIONS).unwrap(), 0);
-        assert_eq!(version(&conn).unwrap(), 1);
+        assert_eq!(version(&conn).unwrap(), CURRENT_VERSION);
         assert_eq!(
             tables(&conn),
             [
@@ -144,13 +159,14 @@ mod tests {
                 "fetched_buckets",
                 "jobs",
                 "leases",
+                "null_runs",
                 "series"
             ]
         );
-        assert_eq!(migrate(&mut conn, MIGRATIONS).unwrap(), 1);
+        assert_eq!(migrate(&mut conn, MIGRATIONS).unwrap(), CURRENT_VERSION);
     }
 
-    fn v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    fn label(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         tx.execute_batch("ALTER TABLE accounts ADD COLUMN label TEXT NOT NULL DEFAULT 'none'")
     }
 
@@ -160,8 +176,10 @@ mod tests {
 
     #[test]
     fn later_steps_run_in_order_and_a_failing_step_changes_nothing() {
+        // Steps of a made-up history: the real first step, then two others.
+        let v1_only = &MIGRATIONS[..1];
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn, MIGRATIONS).unwrap();
+        migrate(&mut conn, v1_only).unwrap();
         conn.execute(
             "INSERT INTO accounts (account_id, tz, updated_us) VALUES ('a1', 'UTC', 0)",
             [],
@@ -172,7 +190,7 @@ mod tests {
             Migration {
                 to: 2,
                 name: "label accounts",
-                up: v2,
+                up: label,
             },
         ];
         assert_eq!(migrate(&mut conn, &with_v2).unwrap(), 1);
@@ -202,8 +220,8 @@ mod tests {
             "rolled back"
         );
 
-        // This build knows version 1 only: a version 2 store is refused, untouched.
-        let err = migrate(&mut conn, MIGRATIONS).unwrap_err();
+        // A build that knows version 1 only: a version 2 store is refused, untouched.
+        let err = migrate(&mut conn, v1_only).unwrap_err();
         assert!(
             matches!(
                 err,

@@ -116,6 +116,10 @@ fn dump(s: &SqliteStore) -> Vec<String> {
                 || ' ' || coalesce(s.segment_name, '-') || ' ' || s.metric || ' ' || f.start_s
                 || ' ' || f.end_s || ' ' || coalesce(f.value, 'null') || ' ' || f.fetched_us
          FROM series s JOIN facts f ON f.series_id = s.series_id ORDER BY 1",
+        "SELECT 'run ' || s.entity_id || ' ' || s.placement || ' ' || s.granularity || ' '
+                || s.segment_value || ' ' || s.metric || ' ' || r.start_s || ' ' || r.end_s
+                || ' ' || r.buckets || ' ' || r.tz || ' ' || r.fetched_us
+         FROM series s JOIN null_runs r ON r.series_id = s.series_id ORDER BY 1",
         "SELECT s.entity_id || ' ' || s.placement || ' ' || s.metric_group || ' ' || b.start_s
                 || ' ' || b.end_s || ' ' || b.fetched_us || ' ' || b.metrics_final || ' '
                 || b.spend_stage
@@ -1344,6 +1348,30 @@ fn facts(s: &SqliteStore) -> Vec<(String, String, i64, Option<i64>, i64)> {
     .collect()
 }
 
+/// Every run of null buckets: entity, metric, start, end, buckets, fetch.
+fn runs(s: &SqliteStore) -> Vec<(String, String, i64, i64, i64, i64)> {
+    let conn = s.conn();
+    let mut stmt = conn
+        .prepare(
+            "SELECT s.entity_id, s.metric, r.start_s, r.end_s, r.buckets, r.fetched_us
+             FROM series s JOIN null_runs r ON r.series_id = s.series_id ORDER BY 1, 2, 3",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
 fn read_long(s: &SqliteStore) -> Vec<EntityStats> {
     let q = query(Granularity::Hour, long_window())
         .placements(vec![Placement::AllOnTwitter])
@@ -1372,14 +1400,12 @@ fn batches_keep_every_law_of_ingest_on_long_series() {
     assert_eq!(sum.buckets_written, 2 * 150);
     assert_eq!(read_long(&s), first.data);
     let stored = facts(&s);
-    assert_eq!(stored.len(), 4 * 150);
-    assert!(
-        stored
-            .iter()
-            .filter(|f| f.0 == "a1" && f.1 == "clicks")
-            .all(|f| f.3.is_none()),
-        "null stays null"
-    );
+    assert_eq!(stored.len(), 3 * 150, "a1's null clicks are one run");
+    let (w0, w1) = (w.start().timestamp(), w.end().timestamp());
+    let t1_us = t1.timestamp_micros();
+    let null_clicks = vec![("a1".to_owned(), "clicks".to_owned(), w0, w1, 150, t1_us)];
+    assert_eq!(runs(&s), null_clicks, "null stays null");
+    assert_eq!(s.counts(None).unwrap().rows, 4 * 150);
     assert!(
         stored
             .iter()
@@ -1391,6 +1417,7 @@ fn batches_keep_every_law_of_ingest_on_long_series() {
     let again = s.ingest(&acct(), &first, UTC, t1, &P).unwrap();
     assert_eq!(again.rows_changed, 0);
     assert_eq!(facts(&s), stored);
+    assert_eq!(runs(&s), null_clicks);
     // A newer fetch changing every seventh impression: exactly those are written.
     let second = long_response(w, |i| {
         let v = if i % 3 == 0 { 0 } else { i as i64 * 7 };
@@ -1428,10 +1455,296 @@ fn batches_keep_every_law_of_ingest_on_long_series() {
         }
     });
     assert_eq!(read_long(&s), expect.data);
+    assert_eq!(runs(&s), null_clicks, "every fetch confirmed the nulls");
     // The second fetch arriving again, late: older than everything stored, it changes
     // nothing.
     let before = facts(&s);
     let stale = s.ingest(&acct(), &second, UTC, t2, &P).unwrap();
     assert_eq!((stale.rows_changed, stale.rows_stale), (0, 4 * 150));
     assert_eq!(facts(&s), before);
+    assert_eq!(runs(&s), null_clicks);
+}
+
+// ---- runs of null buckets ----
+
+#[test]
+fn a_run_is_split_where_a_later_fetch_brings_values_and_reads_as_before() {
+    let s = store();
+    let w = long_window();
+    let (t1, t2, t3) = (
+        t("2024-05-08T00:00:00Z"),
+        t("2024-05-09T00:00:00Z"),
+        t("2024-05-10T00:00:00Z"),
+    );
+    // a1's clicks are null over the 150 hours: one run.
+    s.ingest(&acct(), &long_response(w, |i| i as i64), UTC, t1, &P)
+        .unwrap();
+    assert_eq!(runs(&s).len(), 1);
+    // A newer fetch of hours 40..80 in which a1 clicked: the run keeps the hours before and
+    // after, and the 40 hours become facts (the clicks, and nulls nowhere).
+    let middle = TimeRange::new(
+        w.start() + TimeDelta::hours(40),
+        w.start() + TimeDelta::hours(80),
+    )
+    .unwrap();
+    let clicked = hourly(
+        middle,
+        &[MetricGroup::Engagement],
+        vec![unsegmented(
+            "a1",
+            json!({"impressions": vec![9; 40], "clicks": vec![1; 40]}),
+        )],
+    );
+    let sum = s.ingest(&acct(), &clicked, UTC, t2, &P).unwrap();
+    assert_eq!(
+        sum.rows_changed,
+        2 * 40,
+        "impressions and clicks of 40 hours"
+    );
+    let (w0, m0, m1, w1) = (
+        w.start().timestamp(),
+        middle.start().timestamp(),
+        middle.end().timestamp(),
+        w.end().timestamp(),
+    );
+    let t1_us = t1.timestamp_micros();
+    assert_eq!(
+        runs(&s),
+        [
+            ("a1".to_owned(), "clicks".to_owned(), w0, m0, 40, t1_us),
+            ("a1".to_owned(), "clicks".to_owned(), m1, w1, 70, t1_us),
+        ]
+    );
+    assert_eq!(s.counts(None).unwrap().rows, 4 * 150);
+    // Read over the whole window, the nulls beside the clicks are zeros; read before the
+    // middle, they are null.
+    let whole = read_long(&s);
+    let a1 = &whole[0].id_data[0].metrics;
+    let clicks: Vec<i64> = (0..150).map(|i| i64::from((40..80).contains(&i))).collect();
+    assert_eq!(a1.get("clicks"), Some(&MetricValue::Series(clicks)));
+    let before = TimeRange::new(w.start(), middle.start()).unwrap();
+    let q = query(Granularity::Hour, before).entity_ids([eid("a1")]);
+    let back = s.read_stats(&q).unwrap();
+    assert_eq!(
+        back[0].data[0].id_data[0].metrics.get("clicks"),
+        Some(&MetricValue::Null)
+    );
+    // The clicks go again (a newer fetch of the middle with null clicks): the 40 hours are
+    // null facts now, and the whole window reads null again.
+    let retracted = hourly(
+        middle,
+        &[MetricGroup::Engagement],
+        vec![unsegmented(
+            "a1",
+            json!({"impressions": vec![9; 40], "clicks": null}),
+        )],
+    );
+    let sum = s.ingest(&acct(), &retracted, UTC, t3, &P).unwrap();
+    assert_eq!(sum.rows_changed, 40);
+    let whole = read_long(&s);
+    assert_eq!(
+        whole[0].id_data[0].metrics.get("clicks"),
+        Some(&MetricValue::Null)
+    );
+    assert_eq!(s.counts(None).unwrap().rows, 4 * 150);
+    // The first fetch arriving again, late: older than everything, it changes nothing.
+    let before = dump(&s);
+    let stale = s
+        .ingest(&acct(), &long_response(w, |i| i as i64), UTC, t1, &P)
+        .unwrap();
+    assert_eq!(stale.rows_changed, 0);
+    assert_eq!(dump(&s), before);
+}
+
+#[test]
+fn a_version_1_store_with_a_null_per_bucket_opens_and_keeps_its_nulls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    let w = long_window();
+    let first = long_response(w, |i| i as i64);
+    {
+        // What version 1 wrote: a NULL fact per bucket, and no null_runs table.
+        let s = SqliteStore::open(&path).unwrap().without_null_runs();
+        s.ingest(&acct(), &first, UTC, t("2024-05-08T00:00:00Z"), &P)
+            .unwrap();
+        s.conn()
+            .execute_batch("DROP TABLE null_runs; PRAGMA user_version = 1;")
+            .unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
+    assert_eq!(facts(&s).len(), 4 * 150);
+    assert!(runs(&s).is_empty());
+    assert_eq!(read_long(&s), first.data);
+    // Written on by this version: the nulls are confirmed, new values land beside them.
+    let second = long_response(w, |i| i as i64 + 1);
+    let sum = s
+        .ingest(&acct(), &second, UTC, t("2024-05-09T00:00:00Z"), &P)
+        .unwrap();
+    assert_eq!(sum.rows_changed, 2 * 150, "the impressions of a1 and a2");
+    assert_eq!(read_long(&s), second.data);
+    assert_eq!(s.counts(None).unwrap().rows, 4 * 150);
+}
+
+/// One fetch of a part of a base window: its buckets `[from, to)` of the base grid, its fetch
+/// day, and per entity and segment a value for each metric.
+#[derive(Debug, Clone)]
+struct Step {
+    from: usize,
+    to: usize,
+    day: u32,
+    values: Vec<Vec<MetricValue>>,
+}
+
+/// Metric names: one the catalog knows (judged by its group) and two it does not.
+const STEP_METRICS: [&str; 3] = ["impressions", "conv", "other"];
+
+/// Entity and segment of each value set of a step (segments when segmented).
+const STEP_KEYS: [(&str, &str); 4] = [("e1", "1"), ("e1", "2"), ("e2", "1"), ("e2", "2")];
+
+fn arb_step_value(len: usize) -> impl Strategy<Value = MetricValue> {
+    // Null is likely, so that runs are made, split and confirmed.
+    let leaf = prop_oneof![
+        4 => Just(MetricValue::Null),
+        1 => Just(MetricValue::Series(vec![0; len])),
+        2 => prop::collection::vec(0_i64..3, len).prop_map(MetricValue::Series),
+    ];
+    prop_oneof![
+        3 => leaf.clone(),
+        1 => (leaf.clone(), leaf).prop_map(|(x, y)| {
+            MetricValue::Object([("x".to_owned(), x), ("y".to_owned(), y)].into())
+        }),
+    ]
+}
+
+fn arb_steps(n: usize) -> impl Strategy<Value = Vec<Step>> {
+    let step = (0..n, 1..=n, 0_u32..4).prop_flat_map(move |(a, b, day)| {
+        let (from, to) = if a < b { (a, b) } else { (b - 1, a + 1) };
+        let len = to - from;
+        let one = prop::collection::vec(arb_step_value(len), STEP_METRICS.len());
+        prop::collection::vec(one, STEP_KEYS.len()).prop_map(move |values| Step {
+            from,
+            to,
+            day,
+            values,
+        })
+    });
+    prop::collection::vec(step, 1..6)
+}
+
+/// A base window (2 to 30 buckets of HOUR or DAY, across DST changes), segmented or not, and
+/// the fetches of its parts.
+fn arb_history() -> impl Strategy<Value = (Tz, Granularity, Vec<(i64, i64)>, bool, Vec<Step>)> {
+    (
+        prop_oneof![Just(UTC), Just(Los_Angeles), Just(Sydney)],
+        prop_oneof![Just(Granularity::Hour), Just(Granularity::Day)],
+        0..DST_DATES.len(),
+        2_usize..30,
+        any::<bool>(),
+    )
+        .prop_flat_map(|(tz, granularity, d, n, segmented)| {
+            let (y, m, day) = DST_DATES[d];
+            let date = NaiveDate::from_ymd_opt(y, m, day).unwrap();
+            let start = local_midnight(date, tz);
+            let end = match granularity {
+                Granularity::Day => local_midnight(date + Days::new(n as u64), tz),
+                _ => start + TimeDelta::hours(n as i64),
+            };
+            let base = grid(start.timestamp(), end.timestamp(), granularity, tz);
+            assert_eq!(base.len(), n);
+            (
+                Just(tz),
+                Just(granularity),
+                Just(base),
+                Just(segmented),
+                arb_steps(n),
+            )
+        })
+}
+
+fn step_response(
+    tz: Tz,
+    granularity: Granularity,
+    base: &[(i64, i64)],
+    segmented: bool,
+    step: &Step,
+) -> (StatsResponse, TimeRange) {
+    let window = TimeRange::new(
+        from_secs(base[step.from].0, "test").unwrap(),
+        from_secs(base[step.to - 1].1, "test").unwrap(),
+    )
+    .unwrap();
+    let mut data: Vec<EntityStats> = Vec::new();
+    for ((entity, segment), values) in STEP_KEYS.iter().zip(&step.values) {
+        if !segmented && *segment == "2" {
+            continue;
+        }
+        let metrics: Metrics = STEP_METRICS
+            .iter()
+            .zip(values)
+            .map(|(m, v)| ((*m).to_owned(), v.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into();
+        let id_data = IdData {
+            segment: segmented.then(|| Segment {
+                segment_name: format!("segment {segment}"),
+                segment_value: (*segment).to_owned(),
+            }),
+            metrics,
+        };
+        match data.iter_mut().find(|e| e.id == *entity) {
+            Some(e) => e.id_data.push(id_data),
+            None => data.push(EntityStats {
+                id: (*entity).to_owned(),
+                id_data: vec![id_data],
+            }),
+        }
+    }
+    let r = response(
+        EntityType::LineItem,
+        Placement::AllOnTwitter,
+        granularity,
+        window,
+        tz,
+        segmented.then_some(SegmentationType::Age),
+        &[MetricGroup::Engagement],
+        data,
+    );
+    (r, window)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Runs of null buckets are a form of storage only: fed the same fetches of parts of a
+    /// window (overlapping, newer and older, nulls made, confirmed and replaced, metrics that
+    /// change shape), a store writing runs and one writing a null per bucket report the same
+    /// summaries and counts, and read the same over the whole window and over every part.
+    #[test]
+    fn runs_read_as_a_null_per_bucket((tz, granularity, base, segmented, steps) in arb_history()) {
+        let sparse = store();
+        let dense = store().without_null_runs();
+        let mut windows = Vec::new();
+        for step in &steps {
+            let (r, window) = step_response(tz, granularity, &base, segmented, step);
+            let at = t("2025-01-01T00:00:00Z") + TimeDelta::days(i64::from(step.day));
+            let a = sparse.ingest(&acct(), &r, tz, at, &P).unwrap();
+            let b = dense.ingest(&acct(), &r, tz, at, &P).unwrap();
+            prop_assert_eq!(a, b);
+            windows.push(window);
+        }
+        prop_assert_eq!(sparse.counts(None).unwrap(), dense.counts(None).unwrap());
+        let whole = TimeRange::new(
+            from_secs(base[0].0, "test").unwrap(),
+            from_secs(base[base.len() - 1].1, "test").unwrap(),
+        )
+        .unwrap();
+        windows.push(whole);
+        let seg = segmented.then_some(SegmentationType::Age);
+        for w in windows {
+            let q = query(granularity, w).segmentation(seg);
+            prop_assert_eq!(sparse.read_stats(&q).unwrap(), dense.read_stats(&q).unwrap());
+        }
+    }
 }

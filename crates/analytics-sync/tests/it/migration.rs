@@ -51,7 +51,7 @@ fn a_store_from_before_versioning_opens_with_its_data() {
     Connection::open(&path).unwrap().execute_batch(V0).unwrap();
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
     assert_eq!(store.account_tz(&acct()).unwrap(), Some(Los_Angeles));
 
     // The facts read back, null distinct from 0.
@@ -94,7 +94,7 @@ fn a_store_from_before_versioning_opens_with_its_data() {
     assert_eq!((attempts, finished), (1, 1_714_694_400_000_000));
     drop(conn);
     let again = SqliteStore::open(&path).unwrap();
-    assert_eq!(again.schema_version().unwrap(), 1);
+    assert_eq!(again.schema_version().unwrap(), SqliteStore::SCHEMA_VERSION);
     assert_eq!(again.counts(None).unwrap().rows, 4);
 }
 
@@ -112,7 +112,7 @@ fn a_store_from_a_newer_version_is_refused_untouched() {
             err,
             Error::SchemaTooNew {
                 found: 7,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
@@ -120,7 +120,7 @@ fn a_store_from_a_newer_version_is_refused_untouched() {
     );
     assert_eq!(
         err.to_string(),
-        "store schema version 7 is newer than the newest this build knows (1)"
+        "store schema version 7 is newer than the newest this build knows (2)"
     );
     let conn = Connection::open(&path).unwrap();
     let tables: i64 = conn
