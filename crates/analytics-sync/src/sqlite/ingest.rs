@@ -16,9 +16,9 @@
 //! confirms the stored values writes no fact. The facts of a series this ingest creates (all
 //! of a backfill's) skip the upsert's conflict check: a plain multi-row insert.
 //!
-//! A series this ingest creates whose value is `null` in the whole window (most of a backfill's
-//! series: the conversion leaves of entities without conversions) is written as one row of
-//! `null_runs` instead of one `NULL` fact per bucket. Later ingests keep the law that a run
+//! A series whose value is `null` in the whole window and that has nothing stored there (most
+//! of a backfill's series: the conversion leaves of entities without conversions) is written
+//! as one row of `null_runs` instead of one `NULL` fact per bucket. Later ingests keep the law that a run
 //! reads exactly as those `NULL` facts would: a fetch that confirms the nulls inside a run
 //! writes nothing, and any other write to a series first turns the part of its runs inside the
 //! window into `NULL` facts (with the run's fetch instant), keeping the rest as runs.
@@ -104,6 +104,10 @@ SELECT r.series_id, r.start_s, r.end_s, r.tz, r.fetched_us
 FROM series s JOIN null_runs r ON r.series_id = s.series_id
 WHERE s.account_id = ?1 AND s.entity_type = ?2 AND s.entity_id = ?3 AND s.placement = ?4
   AND s.granularity = ?5 AND s.segmentation_type = ?6 AND r.start_s < ?8 AND r.end_s > ?7";
+
+/// Whether series `?1` has a fact starting in `[?2, ?3)`.
+const FACTS_IN_WINDOW: &str = "\
+SELECT EXISTS (SELECT 1 FROM facts WHERE series_id = ?1 AND start_s >= ?2 AND start_s < ?3)";
 
 const INSERT_RUN: &str = "\
 INSERT INTO null_runs (series_id, start_s, end_s, buckets, tz, fetched_us)
@@ -459,6 +463,7 @@ fn write(
     let mut clear = tx.prepare_cached(CLEAR_WINDOW)?;
     let mut clear_bucket = tx.prepare_cached(CLEAR_BUCKET)?;
     let mut runs_stmt = tx.prepare_cached(RUNS_OF_ENTITY)?;
+    let mut facts_in_window = tx.prepare_cached(FACTS_IN_WINDOW)?;
     let mut run_writer = RunWriter::new(tx)?;
     let max_stored: i64 = tx
         .prepare_cached(MAX_STORED_SERIES)?
@@ -634,7 +639,8 @@ fn write(
                     }
                     facts.push((start, end, leaf.values.map(|v| v[i])));
                 }
-                if let Some(series_runs) = runs.remove(&id) {
+                let series_runs = runs.remove(&id);
+                if let Some(series_runs) = &series_runs {
                     let held = |&(start, end, _): &(i64, i64, Option<i64>)| {
                         series_runs.iter().any(|r| r.holds((start, end), tz))
                     };
@@ -642,21 +648,28 @@ fn write(
                         continue; // nulls that runs already hold: nothing to write
                     }
                     let written = || facts.iter().map(|&(start, end, _)| (start, end));
-                    for run in &series_runs {
+                    for run in series_runs {
                         if run.meets(written(), tz, grain, fetched_us) {
                             run_writer.unfold(id, run, window, grain)?;
                         }
                     }
                 }
-                if new
-                    && new_runs
-                    && id > max_stored
+                // A null over the whole window, where the series has nothing stored: one run.
+                // Nothing is stored under a new id above `max_stored`; a series stored before
+                // (a later window of a long backfill) is looked up.
+                if new_runs
                     && leaf.values.is_none()
                     && facts.len() == buckets.len()
                     && buckets.len() > 1
+                    && if new {
+                        id > max_stored
+                    } else {
+                        series_runs.is_none()
+                            && !facts_in_window.query_row(params![id, window.0, window.1], |r| {
+                                r.get::<_, bool>(0)
+                            })?
+                    }
                 {
-                    // Nothing is stored under a new id above `max_stored`: the run is the
-                    // series' only row in the window.
                     run_writer.insert(id, &buckets, tz, fetched_us)?;
                     summary.rows_changed += buckets.len() as u64;
                     continue;

@@ -1557,6 +1557,38 @@ fn a_run_is_split_where_a_later_fetch_brings_values_and_reads_as_before() {
 }
 
 #[test]
+fn a_later_window_of_a_stored_series_is_a_run_too() {
+    // A long backfill: the series are created by one window's result, and the windows after
+    // it find them stored, with nothing in their own window.
+    let s = store();
+    let w = long_window();
+    let half = TimeRange::new(w.start(), w.start() + TimeDelta::hours(75)).unwrap();
+    let rest = TimeRange::new(half.end(), w.end()).unwrap();
+    let at = t("2024-05-08T00:00:00Z");
+    s.ingest(&acct(), &long_response(half, |i| i as i64), UTC, at, &P)
+        .unwrap();
+    let sum = s
+        .ingest(&acct(), &long_response(rest, |i| i as i64), UTC, at, &P)
+        .unwrap();
+    assert_eq!(sum.rows_changed, 4 * 75);
+    let (w0, h1, w1) = (
+        w.start().timestamp(),
+        half.end().timestamp(),
+        w.end().timestamp(),
+    );
+    let at_us = at.timestamp_micros();
+    assert_eq!(
+        runs(&s),
+        [
+            ("a1".to_owned(), "clicks".to_owned(), w0, h1, 75, at_us),
+            ("a1".to_owned(), "clicks".to_owned(), h1, w1, 75, at_us),
+        ]
+    );
+    assert!(facts(&s).iter().all(|f| f.3.is_some()), "no NULL fact");
+    assert_eq!(read_long(&s), long_response(w, |i| i as i64).data);
+}
+
+#[test]
 fn a_version_1_store_with_a_null_per_bucket_opens_and_keeps_its_nulls() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v1.db");
