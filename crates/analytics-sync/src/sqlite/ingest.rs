@@ -33,7 +33,7 @@ use analytics_core::chrono_tz::Tz;
 use analytics_core::finality::{MetricsFinality, SpendFinality};
 use analytics_core::ids::AccountId;
 use analytics_core::wire::StatsResponse;
-use rusqlite::types::Type;
+use rusqlite::types::{ToSql, Type};
 use rusqlite::{Transaction, params};
 
 use super::{grid, micros};
@@ -475,40 +475,32 @@ fn write(
     };
 
     for entity in &x.entities {
-        let key = params![
-            account,
-            entity_type,
-            entity.id,
-            placement,
-            granularity,
-            seg_type
+        // The entity's key, its window and this fetch (the queries below take a prefix).
+        let in_window: [&dyn ToSql; 9] = [
+            &account,
+            &entity_type,
+            &entity.id,
+            &placement,
+            &granularity,
+            &seg_type,
+            &window.0,
+            &window.1,
+            &fetched_us,
         ];
+        let key = &in_window[..6];
         // What a newer fetch already stored for this entity, by group and bucket.
         let mut newer = Newer {
             by_group: vec![vec![false; buckets.len()]; groups.len()],
             all: Vec::new(),
             any: false,
         };
-        let rows = newer_stmt.query_map(
-            params![
-                account,
-                entity_type,
-                entity.id,
-                placement,
-                granularity,
-                seg_type,
-                window.0,
-                window.1,
-                fetched_us
-            ],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            },
-        )?;
+        let rows = newer_stmt.query_map(&in_window[..], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
         for row in rows {
             let (group, start, end) = row?;
             let (Some(g), Ok(i)) = (
@@ -541,33 +533,21 @@ fn write(
         }
         // The runs of its series that overlap the window.
         let mut runs: HashMap<i64, Vec<Run>> = HashMap::new();
-        let rows = runs_stmt.query_map(
-            params![
-                account,
-                entity_type,
-                entity.id,
-                placement,
-                granularity,
-                seg_type,
-                window.0,
-                window.1
-            ],
-            |r| {
-                let tz: String = r.get(3)?;
-                let tz = tz.parse::<Tz>().map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(3, Type::Text, e.into())
-                })?;
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    Run {
-                        start: r.get(1)?,
-                        end: r.get(2)?,
-                        tz,
-                        fetched_us: r.get(4)?,
-                    },
-                ))
-            },
-        )?;
+        let rows = runs_stmt.query_map(&in_window[..8], |r| {
+            let tz: String = r.get(3)?;
+            let tz = tz
+                .parse::<Tz>()
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, Type::Text, e.into()))?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                Run {
+                    start: r.get(1)?,
+                    end: r.get(2)?,
+                    tz,
+                    fetched_us: r.get(4)?,
+                },
+            ))
+        })?;
         for row in rows {
             let (id, run) = row?;
             runs.entry(id).or_default().push(run);

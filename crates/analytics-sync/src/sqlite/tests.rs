@@ -1340,12 +1340,10 @@ fn facts(s: &SqliteStore) -> Vec<(String, String, i64, Option<i64>, i64)> {
              FROM series s JOIN facts f ON f.series_id = s.series_id ORDER BY 1, 2, 3",
         )
         .unwrap();
-    stmt.query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    stmt.query_map([], |r| r.try_into())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// Every run of null buckets: entity, metric, start, end, buckets, fetch.
@@ -1357,19 +1355,10 @@ fn runs(s: &SqliteStore) -> Vec<(String, String, i64, i64, i64, i64)> {
              FROM series s JOIN null_runs r ON r.series_id = s.series_id ORDER BY 1, 2, 3",
         )
         .unwrap();
-    stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    stmt.query_map([], |r| r.try_into())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 fn read_long(s: &SqliteStore) -> Vec<EntityStats> {
