@@ -565,13 +565,21 @@ fn write(
                     continue;
                 }
                 let g = group_index(top);
+                // The clearing below removes, by start, whatever bucket of the window the
+                // series has (or, where a newer fetch stored some, exactly the others): the
+                // runs it would reach are unfolded first.
                 for run in runs.remove(id).unwrap_or_default() {
                     let cleared = buckets
                         .iter()
                         .enumerate()
                         .filter(|&(i, _)| !newer.skips(g, i))
                         .map(|(_, &b)| b);
-                    if run.meets(cleared, tz, grain, fetched_us) {
+                    let reached = if newer.any {
+                        run.meets(cleared, tz, grain, fetched_us)
+                    } else {
+                        run.fetched_us <= fetched_us
+                    };
+                    if reached {
                         run_writer.unfold(*id, &run, window, grain)?;
                     }
                 }

@@ -1608,12 +1608,14 @@ fn a_version_1_store_with_a_null_per_bucket_opens_and_keeps_its_nulls() {
     assert_eq!(s.counts(None).unwrap().rows, 4 * 150);
 }
 
-/// One fetch of a part of a base window: its buckets `[from, to)` of the base grid, its fetch
-/// day, and per entity and segment a value for each metric.
+/// One fetch of a part of a base window: its buckets `[from, to)` (hours, or local days),
+/// whether the account was in the other zone when it was fetched, its fetch day, and per
+/// entity and segment a value for each metric.
 #[derive(Debug, Clone)]
 struct Step {
     from: usize,
     to: usize,
+    moved: bool,
     day: u32,
     values: Vec<Vec<MetricValue>>,
 }
@@ -1640,131 +1642,154 @@ fn arb_step_value(len: usize) -> impl Strategy<Value = MetricValue> {
 }
 
 fn arb_steps(n: usize) -> impl Strategy<Value = Vec<Step>> {
-    let step = (0..n, 1..=n, 0_u32..4).prop_flat_map(move |(a, b, day)| {
-        let (from, to) = if a < b { (a, b) } else { (b - 1, a + 1) };
-        let len = to - from;
-        let one = prop::collection::vec(arb_step_value(len), STEP_METRICS.len());
-        prop::collection::vec(one, STEP_KEYS.len()).prop_map(move |values| Step {
-            from,
-            to,
-            day,
-            values,
-        })
-    });
+    let step = (0..n, 1..=n, prop::bool::weighted(0.2), 0_u32..4).prop_flat_map(
+        move |(a, b, moved, day)| {
+            let (from, to) = if a < b { (a, b) } else { (b - 1, a + 1) };
+            let len = to - from;
+            let one = prop::collection::vec(arb_step_value(len), STEP_METRICS.len());
+            prop::collection::vec(one, STEP_KEYS.len()).prop_map(move |values| Step {
+                from,
+                to,
+                moved,
+                day,
+                values,
+            })
+        },
+    );
     prop::collection::vec(step, 1..6)
 }
 
-/// A base window (2 to 30 buckets of HOUR or DAY, across DST changes), segmented or not, and
+/// A history to replay: the account's zone and the one it sometimes moves to, granularity,
+/// first date and length of the base window (2 to 30 hours or days, across DST changes), and
 /// the fetches of its parts.
-fn arb_history() -> impl Strategy<Value = (Tz, Granularity, Vec<(i64, i64)>, bool, Vec<Step>)> {
+#[derive(Debug, Clone)]
+struct History {
+    tz: Tz,
+    other: Tz,
+    granularity: Granularity,
+    date: NaiveDate,
+    segmented: bool,
+    steps: Vec<Step>,
+}
+
+impl History {
+    /// Buckets `[from, to)` of the base window, as a window in `tz`.
+    fn window(&self, from: usize, to: usize, tz: Tz) -> TimeRange {
+        let range = match self.granularity {
+            Granularity::Day => TimeRange::new(
+                local_midnight(self.date + Days::new(from as u64), tz),
+                local_midnight(self.date + Days::new(to as u64), tz),
+            ),
+            _ => {
+                let start = local_midnight(self.date, self.tz);
+                TimeRange::new(
+                    start + TimeDelta::hours(from as i64),
+                    start + TimeDelta::hours(to as i64),
+                )
+            }
+        };
+        range.unwrap()
+    }
+
+    fn zone(&self, step: &Step) -> Tz {
+        if step.moved { self.other } else { self.tz }
+    }
+
+    fn response(&self, step: &Step) -> StatsResponse {
+        let tz = self.zone(step);
+        let mut data: Vec<EntityStats> = Vec::new();
+        for ((entity, segment), values) in STEP_KEYS.iter().zip(&step.values) {
+            if !self.segmented && *segment == "2" {
+                continue;
+            }
+            let metrics: Metrics = STEP_METRICS
+                .iter()
+                .zip(values)
+                .map(|(m, v)| ((*m).to_owned(), v.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into();
+            let id_data = IdData {
+                segment: self.segmented.then(|| Segment {
+                    segment_name: format!("segment {segment}"),
+                    segment_value: (*segment).to_owned(),
+                }),
+                metrics,
+            };
+            match data.iter_mut().find(|e| e.id == *entity) {
+                Some(e) => e.id_data.push(id_data),
+                None => data.push(EntityStats {
+                    id: (*entity).to_owned(),
+                    id_data: vec![id_data],
+                }),
+            }
+        }
+        response(
+            EntityType::LineItem,
+            Placement::AllOnTwitter,
+            self.granularity,
+            self.window(step.from, step.to, tz),
+            tz,
+            self.segmented.then_some(SegmentationType::Age),
+            &[MetricGroup::Engagement],
+            data,
+        )
+    }
+}
+
+fn arb_history() -> impl Strategy<Value = History> {
+    let zones = || prop_oneof![Just(UTC), Just(Los_Angeles), Just(Sydney)];
     (
-        prop_oneof![Just(UTC), Just(Los_Angeles), Just(Sydney)],
+        zones(),
+        zones(),
         prop_oneof![Just(Granularity::Hour), Just(Granularity::Day)],
         0..DST_DATES.len(),
         2_usize..30,
         any::<bool>(),
     )
-        .prop_flat_map(|(tz, granularity, d, n, segmented)| {
+        .prop_flat_map(move |(tz, other, granularity, d, n, segmented)| {
             let (y, m, day) = DST_DATES[d];
             let date = NaiveDate::from_ymd_opt(y, m, day).unwrap();
-            let start = local_midnight(date, tz);
-            let end = match granularity {
-                Granularity::Day => local_midnight(date + Days::new(n as u64), tz),
-                _ => start + TimeDelta::hours(n as i64),
-            };
-            let base = grid(start.timestamp(), end.timestamp(), granularity, tz);
-            assert_eq!(base.len(), n);
-            (
-                Just(tz),
-                Just(granularity),
-                Just(base),
-                Just(segmented),
-                arb_steps(n),
-            )
+            arb_steps(n).prop_map(move |steps| History {
+                tz,
+                other,
+                granularity,
+                date,
+                segmented,
+                steps,
+            })
         })
 }
 
-fn step_response(
-    tz: Tz,
-    granularity: Granularity,
-    base: &[(i64, i64)],
-    segmented: bool,
-    step: &Step,
-) -> (StatsResponse, TimeRange) {
-    let window = TimeRange::new(
-        from_secs(base[step.from].0, "test").unwrap(),
-        from_secs(base[step.to - 1].1, "test").unwrap(),
-    )
-    .unwrap();
-    let mut data: Vec<EntityStats> = Vec::new();
-    for ((entity, segment), values) in STEP_KEYS.iter().zip(&step.values) {
-        if !segmented && *segment == "2" {
-            continue;
-        }
-        let metrics: Metrics = STEP_METRICS
-            .iter()
-            .zip(values)
-            .map(|(m, v)| ((*m).to_owned(), v.clone()))
-            .collect::<std::collections::BTreeMap<_, _>>()
-            .into();
-        let id_data = IdData {
-            segment: segmented.then(|| Segment {
-                segment_name: format!("segment {segment}"),
-                segment_value: (*segment).to_owned(),
-            }),
-            metrics,
-        };
-        match data.iter_mut().find(|e| e.id == *entity) {
-            Some(e) => e.id_data.push(id_data),
-            None => data.push(EntityStats {
-                id: (*entity).to_owned(),
-                id_data: vec![id_data],
-            }),
-        }
-    }
-    let r = response(
-        EntityType::LineItem,
-        Placement::AllOnTwitter,
-        granularity,
-        window,
-        tz,
-        segmented.then_some(SegmentationType::Age),
-        &[MetricGroup::Engagement],
-        data,
-    );
-    (r, window)
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     /// Runs of null buckets are a form of storage only: fed the same fetches of parts of a
     /// window (overlapping, newer and older, nulls made, confirmed and replaced, metrics that
-    /// change shape), a store writing runs and one writing a null per bucket report the same
-    /// summaries and counts, and read the same over the whole window and over every part.
+    /// change shape, some while the account was in another zone), a store writing runs and one
+    /// writing a null per bucket report the same summaries and counts, and read the same over
+    /// the whole window and over every part.
     #[test]
-    fn runs_read_as_a_null_per_bucket((tz, granularity, base, segmented, steps) in arb_history()) {
+    fn runs_read_as_a_null_per_bucket(h in arb_history()) {
         let sparse = store();
         let dense = store().without_null_runs();
-        let mut windows = Vec::new();
-        for step in &steps {
-            let (r, window) = step_response(tz, granularity, &base, segmented, step);
+        for step in &h.steps {
+            let (r, tz) = (h.response(step), h.zone(step));
             let at = t("2025-01-01T00:00:00Z") + TimeDelta::days(i64::from(step.day));
             let a = sparse.ingest(&acct(), &r, tz, at, &P).unwrap();
             let b = dense.ingest(&acct(), &r, tz, at, &P).unwrap();
             prop_assert_eq!(a, b);
-            windows.push(window);
         }
         prop_assert_eq!(sparse.counts(None).unwrap(), dense.counts(None).unwrap());
-        let whole = TimeRange::new(
-            from_secs(base[0].0, "test").unwrap(),
-            from_secs(base[base.len() - 1].1, "test").unwrap(),
-        )
-        .unwrap();
-        windows.push(whole);
-        let seg = segmented.then_some(SegmentationType::Age);
-        for w in windows {
-            let q = query(granularity, w).segmentation(seg);
+        // Reads are on the grid of the zone the account was last in.
+        let Some(last) = h.steps.last() else {
+            return Ok(());
+        };
+        let tz = h.zone(last);
+        let n = h.steps.iter().map(|s| s.to).max().unwrap_or(1);
+        let seg = h.segmented.then_some(SegmentationType::Age);
+        let parts = h.steps.iter().map(|s| (s.from, s.to));
+        for (from, to) in parts.chain([(0, n)]) {
+            let q = query(h.granularity, h.window(from, to, tz)).segmentation(seg);
             prop_assert_eq!(sparse.read_stats(&q).unwrap(), dense.read_stats(&q).unwrap());
         }
     }
