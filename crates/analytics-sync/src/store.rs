@@ -64,7 +64,9 @@
 //!
 //! (SQLite spells `IS DISTINCT FROM` as `IS NOT`.) Each statement is atomic on its own, so
 //! leases need no explicit locking; a PostgreSQL ingest runs in one `READ COMMITTED`
-//! transaction like the SQLite one. [`crate::sqlite`] documents the schema.
+//! transaction like the SQLite one. [`crate::sqlite`] documents the schema, including the runs
+//! of null buckets (`null_runs`) that stand for a null window's facts: plain inserts and
+//! deletes inside the ingest's transaction, which a PostgreSQL store can copy as they are.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -436,7 +438,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// `metric_groups` and `entity_ids` when echoed): the buckets are
     /// [`TimeRange::buckets`] of the echoed window in `tz`, and each bucket of each metric
     /// leaf is one fact. A metric that is `null` (no data in the whole window) is stored as
-    /// `null` in each of the window's buckets, distinct from `0`. The finality state of every
+    /// `null` in each of the window's buckets, distinct from `0` ([`crate::SqliteStore`] keeps
+    /// such a window, where its series has nothing else stored, as one row that reads and
+    /// counts as those facts). The finality state of every
     /// bucket of every entity and metric group requested is recorded with `policy`.
     ///
     /// Writing the same response twice changes nothing. A newer fetch (a later `fetched_at`)
