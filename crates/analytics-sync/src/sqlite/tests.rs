@@ -1361,6 +1361,23 @@ fn runs(s: &SqliteStore) -> Vec<(String, String, i64, i64, i64, i64)> {
         .collect()
 }
 
+/// A run of a1's clicks, as [`runs`] lists it.
+fn a1_clicks_run(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    buckets: i64,
+    fetched: DateTime<Utc>,
+) -> (String, String, i64, i64, i64, i64) {
+    (
+        "a1".to_owned(),
+        "clicks".to_owned(),
+        start.timestamp(),
+        end.timestamp(),
+        buckets,
+        fetched.timestamp_micros(),
+    )
+}
+
 fn read_long(s: &SqliteStore) -> Vec<EntityStats> {
     let q = query(Granularity::Hour, long_window())
         .placements(vec![Placement::AllOnTwitter])
@@ -1390,9 +1407,7 @@ fn batches_keep_every_law_of_ingest_on_long_series() {
     assert_eq!(read_long(&s), first.data);
     let stored = facts(&s);
     assert_eq!(stored.len(), 3 * 150, "a1's null clicks are one run");
-    let (w0, w1) = (w.start().timestamp(), w.end().timestamp());
-    let t1_us = t1.timestamp_micros();
-    let null_clicks = vec![("a1".to_owned(), "clicks".to_owned(), w0, w1, 150, t1_us)];
+    let null_clicks = vec![a1_clicks_run(w.start(), w.end(), 150, t1)];
     assert_eq!(runs(&s), null_clicks, "null stays null");
     assert_eq!(s.counts(None).unwrap().rows, 4 * 150);
     assert!(
@@ -1490,18 +1505,11 @@ fn a_run_is_split_where_a_later_fetch_brings_values_and_reads_as_before() {
         2 * 40,
         "impressions and clicks of 40 hours"
     );
-    let (w0, m0, m1, w1) = (
-        w.start().timestamp(),
-        middle.start().timestamp(),
-        middle.end().timestamp(),
-        w.end().timestamp(),
-    );
-    let t1_us = t1.timestamp_micros();
     assert_eq!(
         runs(&s),
         [
-            ("a1".to_owned(), "clicks".to_owned(), w0, m0, 40, t1_us),
-            ("a1".to_owned(), "clicks".to_owned(), m1, w1, 70, t1_us),
+            a1_clicks_run(w.start(), middle.start(), 40, t1),
+            a1_clicks_run(middle.end(), w.end(), 70, t1),
         ]
     );
     assert_eq!(s.counts(None).unwrap().rows, 4 * 150);
@@ -1560,17 +1568,11 @@ fn a_later_window_of_a_stored_series_is_a_run_too() {
         .ingest(&acct(), &long_response(rest, |i| i as i64), UTC, at, &P)
         .unwrap();
     assert_eq!(sum.rows_changed, 4 * 75);
-    let (w0, h1, w1) = (
-        w.start().timestamp(),
-        half.end().timestamp(),
-        w.end().timestamp(),
-    );
-    let at_us = at.timestamp_micros();
     assert_eq!(
         runs(&s),
         [
-            ("a1".to_owned(), "clicks".to_owned(), w0, h1, 75, at_us),
-            ("a1".to_owned(), "clicks".to_owned(), h1, w1, 75, at_us),
+            a1_clicks_run(w.start(), half.end(), 75, at),
+            a1_clicks_run(half.end(), w.end(), 75, at),
         ]
     );
     assert!(facts(&s).iter().all(|f| f.3.is_some()), "no NULL fact");
