@@ -21,10 +21,7 @@ use analytics_http::server::{
 };
 use analytics_http::{Clock, ManualClock, SharedClock};
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -398,66 +395,8 @@ impl Drop for TestServer {
     }
 }
 
-/// A response, its body read whole.
-#[derive(Debug)]
-pub(crate) struct TestResponse {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-}
-
-impl TestResponse {
-    pub(crate) fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
-    }
-
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    /// The first error code of an envelope.
-    pub(crate) fn code(&self) -> String {
-        self.json()["errors"][0]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-}
-
-/// Sends one request on a new connection with hyper's client.
-pub(crate) async fn send(
-    addr: SocketAddr,
-    method: Method,
-    path_and_query: &str,
-    authorization: Option<&str>,
-    body: Option<String>,
-) -> Result<TestResponse, hyper::Error> {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path_and_query)
-        .header(HOST, addr.to_string());
-    if let Some(a) = authorization {
-        req = req.header(AUTHORIZATION, a);
-    }
-    if body.is_some() {
-        req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-    }
-    let req = req
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .unwrap();
-    let resp = sender.send_request(req).await?;
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await?.to_bytes();
-    Ok(TestResponse {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
-}
+/// A response read whole, and [`send`]: shared with the jobs crate's tests.
+pub(crate) use adstats_test_support::{Reply as TestResponse, send};
 
 /// What came back on a raw connection.
 #[derive(Debug)]

@@ -15,13 +15,8 @@ use analytics_http::oauth::{self, Credentials};
 use analytics_http::server::{Backend, RunningServer, Server, ServerConfig};
 use analytics_http::{Clock, ManualClock, SharedClock};
 use analytics_jobs::server::{JobQueue, JobsConfig, ProcessingModel, StatsSource};
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http::{Method, StatusCode};
 use serde_json::Value;
-use tokio::net::TcpStream;
 
 /// The instant the manual clock starts at: the day after the demo dataset's anchor.
 pub(crate) fn start_time() -> DateTime<Utc> {
@@ -256,46 +251,11 @@ pub(crate) fn query(params: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// A response, its body read whole.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-}
+/// A response read whole (shared with the transport crate's tests).
+pub(crate) use adstats_test_support::Reply;
 
-impl Reply {
-    pub(crate) fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    pub(crate) fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    /// The first error code of an envelope.
-    pub(crate) fn code(&self) -> String {
-        self.json()["errors"][0]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// `data.id_str` of a job answer.
-    pub(crate) fn job_id(&self) -> String {
-        self.json()["data"]["id_str"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no job in {}", self.text()))
-            .to_owned()
-    }
-}
-
-/// Sends one request on a new connection.
+/// Sends one request on a new connection ([`adstats_test_support::send`]), failing the test
+/// on a transport error.
 pub(crate) async fn send(
     addr: SocketAddr,
     method: Method,
@@ -303,32 +263,9 @@ pub(crate) async fn send(
     authorization: Option<&str>,
     body: Option<String>,
 ) -> Reply {
-    let stream = TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    adstats_test_support::send(addr, method, path_and_query, authorization, body)
         .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path_and_query)
-        .header(HOST, addr.to_string());
-    if let Some(a) = authorization {
-        req = req.header(AUTHORIZATION, a);
-    }
-    if body.is_some() {
-        req = req.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
-    }
-    let req = req
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .unwrap();
-    let resp = sender.send_request(req).await.expect("a response");
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.expect("a body").to_bytes();
-    Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+        .expect("a response")
 }
 
 /// Replaces what changes from run to run (ids, times of the clock, URLs) by placeholders.
