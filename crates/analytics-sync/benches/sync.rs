@@ -11,7 +11,9 @@
 //!    every entity and against the floor of any pass (from the emulator's active entities), on
 //!    the demo dataset and on the same accounts grown mature (twelve finished campaigns each).
 //!
-//! `cargo bench -p analytics-sync --bench sync` prints them; nothing is asserted.
+//! `cargo bench -p analytics-sync --bench sync` prints them; nothing is asserted. A word after
+//! `--` picks one part: `cargo bench -p analytics-sync --bench sync -- backfill` (about 6 s) or
+//! `-- incremental`.
 
 #![allow(clippy::print_stdout)] // a bench binary reports on stdout
 
@@ -435,15 +437,25 @@ async fn incremental_figures(title: &str, past_campaigns: usize) {
 }
 
 fn main() {
+    // Cargo passes `--bench` (and libtest's flags) too: only the words count.
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wants = |part: &str| words.is_empty() || words.iter().any(|w| w == part);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        backfill_figures().await;
-        incremental_figures("demo dataset", 0).await;
-        // A mature account: the demo accounts with twelve finished campaigns each (24 line
-        // items, 96 promoted tweets), as an advertiser running a flight a week has.
-        incremental_figures("demo accounts with 12 past campaigns each", 12).await;
+        if wants("backfill") {
+            backfill_figures().await;
+        }
+        if wants("incremental") {
+            incremental_figures("demo dataset", 0).await;
+            // A mature account: the demo accounts with twelve finished campaigns each (24 line
+            // items, 96 promoted tweets), as an advertiser running a flight a week has.
+            incremental_figures("demo accounts with 12 past campaigns each", 12).await;
+        }
     });
 }
