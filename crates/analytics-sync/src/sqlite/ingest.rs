@@ -18,10 +18,11 @@
 //!
 //! A series whose value is `null` in the whole window and that has nothing stored there (most
 //! of a backfill's series: the conversion leaves of entities without conversions) is written
-//! as one row of `null_runs` instead of one `NULL` fact per bucket. Later ingests keep the law that a run
-//! reads exactly as those `NULL` facts would: a fetch that confirms the nulls inside a run
-//! writes nothing, and any other write to a series first turns the part of its runs inside the
-//! window into `NULL` facts (with the run's fetch instant), keeping the rest as runs.
+//! as one row of `null_runs` instead of one `NULL` fact per bucket. Later ingests keep the law
+//! that a run reads exactly as those `NULL` facts would: a fetch that confirms the nulls inside
+//! a run writes nothing, and any other write to a series first turns the part of its runs
+//! inside the window into `NULL` facts (with the run's fetch instant), keeping the rest as
+//! runs.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -342,8 +343,11 @@ impl<'c> RunWriter<'c> {
         window: (i64, i64),
         granularity: Granularity,
     ) -> rusqlite::Result<()> {
-        self.delete.execute(params![id, run.start])?;
         let buckets = grid(run.start, run.end, granularity, run.tz);
+        if buckets.is_empty() {
+            return Ok(()); // not a span of buckets (a hand-edited row): left as it is
+        }
+        self.delete.execute(params![id, run.start])?;
         let before = buckets.partition_point(|b| b.1 <= window.0);
         let after = before + buckets[before..].partition_point(|b| b.0 < window.1);
         self.insert(id, &buckets[..before], run.tz, run.fetched_us)?;
@@ -465,6 +469,8 @@ fn write(
     let mut runs_stmt = tx.prepare_cached(RUNS_OF_ENTITY)?;
     let mut facts_in_window = tx.prepare_cached(FACTS_IN_WINDOW)?;
     let mut run_writer = RunWriter::new(tx)?;
+    // Nothing is stored under a series id above this: a series created with such an id
+    // needs no conflict check and no lookup.
     let max_stored: i64 = tx
         .prepare_cached(MAX_STORED_SERIES)?
         .query_row([], |r| r.get(0))?;
@@ -643,8 +649,7 @@ fn write(
                     }
                 }
                 // A null over the whole window, where the series has nothing stored: one run.
-                // Nothing is stored under a new id above `max_stored`; a series stored before
-                // (a later window of a long backfill) is looked up.
+                // A series stored before (a later window of a long backfill) is looked up.
                 if new_runs
                     && leaf.values.is_none()
                     && facts.len() == buckets.len()
@@ -662,24 +667,16 @@ fn write(
                     summary.rows_changed += buckets.len() as u64;
                     continue;
                 }
-                // A new series has no stored fact to conflict with (its id was just
-                // allocated, and series are never deleted): most of a backfill's rows take
-                // this path. Facts left under a reused id (a store edited by hand) make a
-                // statement fail whole; the series is then upserted as any other.
+                // A new series above `max_stored` has no stored fact to conflict with: most of
+                // a backfill's rows take the plain insert. A new id at or below it (SQLite
+                // reused the id of a series deleted by hand, whose facts stayed) is upserted.
                 let mut written = 0;
-                let inserted = new
-                    && match insert.run(tx, id, fetched_us, &facts, bind_fact, &mut written) {
-                        Ok(()) => true,
-                        Err(rusqlite::Error::SqliteFailure(e, _))
-                            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                        {
-                            false
-                        }
-                        Err(e) => return Err(e),
-                    };
-                if !inserted {
-                    upsert.run(tx, id, fetched_us, &facts, bind_fact, &mut written)?;
-                }
+                let statement = if new && id > max_stored {
+                    &mut insert
+                } else {
+                    &mut upsert
+                };
+                statement.run(tx, id, fetched_us, &facts, bind_fact, &mut written)?;
                 summary.rows_changed += written;
             }
         }

@@ -13,10 +13,11 @@
 //!
 //! - `null` is stored as SQL `NULL` in each bucket of the window it was fetched with, `0` as
 //!   `0`: a metric with no data in a window reads back as `null` for that window, and as `0`
-//!   inside a longer series that has data elsewhere. Where a new series is `null` in its whole
-//!   window (three quarters of a backfill's facts: the conversion leaves of entities without
-//!   conversions), one row of `null_runs` stands for those `NULL` facts (version 2); it reads
-//!   exactly as they would, and a later write to part of it turns that part into facts.
+//!   inside a longer series that has data elsewhere. Where a series is `null` in a whole
+//!   window in which it has nothing else stored (three quarters of a backfill's facts: the
+//!   conversion leaves of entities without conversions), one row of `null_runs` stands for
+//!   those `NULL` facts (version 2); it reads exactly as they would, and a later write to part
+//!   of it turns that part into facts.
 //! - Conversion metrics are stored leaf by leaf, the metric path being the keys joined with
 //!   `.` (`conversion_purchases.post_view`, `mobile_conversion_installs.skan.post_view`); a
 //!   conversion metric that is wholly `null` is one leaf named by the metric.
@@ -75,8 +76,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
-    /// Whether a new series' null window is stored as a run (always, but in tests that
-    /// compare it with the one-fact-per-bucket form).
+    /// Whether a null window is stored as a run (always, but in tests that compare it with
+    /// the one-fact-per-bucket form).
     null_runs: bool,
 }
 
