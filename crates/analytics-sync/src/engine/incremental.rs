@@ -74,8 +74,10 @@ pub(crate) fn chunks(from: DateTime<Utc>, to: DateTime<Utc>, limit: RangeLimit) 
 }
 
 /// What changed, per entity type and placement: each entity's activity span.
-type Changes =
-    BTreeMap<(EntityType, Placement), BTreeMap<EntityId, (DateTime<Utc>, DateTime<Utc>)>>;
+type Changes = BTreeMap<(EntityType, Placement), Spans>;
+
+/// Each changed entity's activity: from its first activity to its last.
+pub(crate) type Spans = BTreeMap<EntityId, (DateTime<Utc>, DateTime<Utc>)>;
 
 /// Whether a check of `entity` can read anything a pass between checks leaves out: spend
 /// past its estimate, or a metric group besides ENGAGEMENT (ACCOUNT has neither).
@@ -301,7 +303,7 @@ impl Engine {
             let split = split(
                 hull,
                 history,
-                &ids,
+                &spans,
                 &states,
                 tz,
                 Finality {
@@ -653,7 +655,7 @@ pub(crate) struct Finality<'a> {
 pub(crate) fn split(
     hull: (DateTime<Utc>, DateTime<Utc>),
     history: TimeRange,
-    ids: &[EntityId],
+    spans: &Spans,
     states: &[BucketState],
     tz: Tz,
     finality: Finality<'_>,
@@ -691,10 +693,28 @@ pub(crate) fn split(
     } else {
         hull_start.max(floor_local_day(now - policy.spend_estimate_for(), tz))
     };
+    // A day of an entity's activity that the store has nothing of that entity for is new
+    // data, not a re-read: it is followed however old it is (a pass long after the previous
+    // one, or an entity first seen with older activity).
+    let new_data = |b: &TimeRange| {
+        let seen = days.get(&b.start()).map(|d| &d.0);
+        spans.iter().any(|(id, (s, e))| {
+            floor_local_day(*s, tz) <= b.start()
+                && b.start() < *e
+                && !seen.is_some_and(|seen| seen.contains(id.as_str()))
+        })
+    };
+    let first_new = TimeRange::new(hull_start.max(history.start()), follow_from)
+        .ok()
+        .and_then(|r| r.buckets(Granularity::Day, tz).find(|b| new_data(b)))
+        .map(|b| b.start());
     let start = passed
         .keys()
         .next()
-        .map_or(follow_from, |d| follow_from.min(*d))
+        .copied()
+        .into_iter()
+        .chain(first_new)
+        .fold(follow_from, DateTime::min)
         .max(history.start());
     let end = passed
         .values()
@@ -710,17 +730,21 @@ pub(crate) fn split(
     let needed: Vec<TimeRange> = range
         .buckets(Granularity::Day, tz)
         .filter(|b| {
-            passed.contains_key(&b.start()) || (b.start() >= follow_from && b.end() <= hull_end)
+            passed.contains_key(&b.start())
+                || (b.start() >= follow_from && b.end() <= hull_end)
+                || new_data(b)
         })
         .collect();
     // A day stored before its metrics locked is read whole; so is a followed day some entity
-    // has nothing stored for (a new entity: its activity covers all its data).
+    // has nothing stored for (a new entity: its activity covers all its data), and a day of
+    // new data.
     let whole_from = needed.iter().find(|b| match days.get(&b.start()) {
         Some((_, true)) => true,
         Some((seen, false)) => {
-            b.start() >= follow_from && ids.iter().any(|id| !seen.contains(id.as_str()))
+            (b.start() >= follow_from && spans.keys().any(|id| !seen.contains(id.as_str())))
+                || new_data(b)
         }
-        None => b.start() >= follow_from,
+        None => b.start() >= follow_from || new_data(b),
     });
     let cut = whole_from.map_or(end, TimeRange::start);
     let all = whole_from.and_then(|_| {
@@ -855,16 +879,16 @@ mod tests {
         let history = TimeRange::new(t("2026-01-01T08:00:00Z"), ceil_local_day(now, tz)).unwrap();
         let local = |d: u32| floor_local_day(t(&format!("2026-03-{d:02}T20:00:00Z")), tz);
         let day = |d: u32| TimeRange::new(local(d), local(d + 1)).unwrap();
-        let ids = [EntityId::new("a1").unwrap()];
-        let mut states: Vec<BucketState> = (1..=20).map(|d| state("a1", day(d), last)).collect();
         // Activity reaching 14 days back, as spend credits make it.
+        let a1: Spans = [(EntityId::new("a1").unwrap(), (local(6), now))].into();
+        let mut states: Vec<BucketState> = (1..=20).map(|d| state("a1", day(d), last)).collect();
         let hull = day_hull([(local(6), now)], tz).unwrap();
         let run = |from: u32, to: u32| TimeRange::new(local(from), local(to)).unwrap();
-        let split_with = |states: &[BucketState], check| {
+        let split_of = |spans: &Spans, states: &[BucketState], check| {
             split(
                 hull,
                 history,
-                &ids,
+                spans,
                 states,
                 tz,
                 Finality {
@@ -875,6 +899,7 @@ mod tests {
                 now,
             )
         };
+        let split_with = |states: &[BucketState], check| split_of(&a1, states, check);
         // Between rechecks: yesterday and today whole (their metrics move), the days whose
         // spend is still an estimate as BILLING, nothing older.
         let light = split_with(&states, false);
@@ -913,22 +938,24 @@ mod tests {
         }
         assert_eq!(split_with(&grouped, true).billing, vec![run(6, 19)]);
         // A day never stored for an entity is read whole from there on.
-        let both = [EntityId::new("a1").unwrap(), EntityId::new("b2").unwrap()];
-        let new = split(
-            hull,
-            history,
-            &both,
-            &states,
-            tz,
-            Finality {
-                policy: &policy,
-                scope,
-                check: false,
-            },
-            now,
-        );
+        let b2 = |from: u32| -> Spans {
+            let mut spans = a1.clone();
+            spans.insert(EntityId::new("b2").unwrap(), (local(from), now));
+            spans
+        };
+        let new = split_of(&b2(19), &states, false);
         assert_eq!(new.all, Some(run(17, 21)));
         assert_eq!(new.billing, Vec::new());
+        // Even where its activity is older than the days a pass between checks follows.
+        let older = split_of(&b2(8), &states, false);
+        assert_eq!(older.all, Some(run(8, 21)));
+        assert_eq!(older.billing, Vec::new());
+        // So are the days after the last one stored, however many passed since (a pass long
+        // after the previous one, between checks).
+        let stored: Vec<BucketState> = states.iter().take(10).cloned().collect();
+        let late = split_with(&stored, false);
+        assert_eq!(late.all, Some(run(11, 21)));
+        assert_eq!(late.billing, Vec::new());
     }
 
     #[test]
