@@ -301,6 +301,12 @@ impl Observer for Progress {
             } => self.line(&format!(
                 "{account}: active entities refused for {entity} ({message}); following all of them"
             )),
+            SyncEvent::ZoneChanged { account, from, to } => self.line(&format!(
+                "{account}: the account moved from {from} to {to}; its history is fetched again in {to}"
+            )),
+            SyncEvent::OtherZoneDropped { account, rows } => self.line(&format!(
+                "{account}: {rows} rows of the days of its former zone dropped"
+            )),
             SyncEvent::PassFinished { account, mode } => {
                 self.line(&format!("{account}: {mode} done"));
             }

@@ -286,21 +286,37 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Value {
 }
 
 impl AccountData {
-    /// The account object of `GET accounts/:id`.
+    /// The account's zone at instant `now`, and when it switched to it: the previous zone,
+    /// with no switch, until the switch (which may lie in the future of a dataset anchored
+    /// ahead of its clock); the current zone from then on.
+    pub fn zone_at(&self, now: DateTime<Utc>) -> (Tz, Option<DateTime<Utc>>) {
+        match (self.timezone_switch_at, self.previous_timezone) {
+            (Some(at), Some(previous)) if now < at => (previous, None),
+            _ => (self.timezone, self.timezone_switch_at),
+        }
+    }
+
+    /// The account object of `GET accounts/:id` once the account is in its current zone.
     pub fn object(&self) -> Value {
+        self.object_at(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// The account object of `GET accounts/:id` at instant `now` (its zone then).
+    pub fn object_at(&self, now: DateTime<Utc>) -> Value {
+        let (timezone, switch_at) = self.zone_at(now);
         json!({
             "id": self.id.as_str(),
             "name": self.name,
             "salt": self.salt,
-            "timezone": self.timezone.name(),
-            "timezone_switch_at": opt_time(self.timezone_switch_at),
+            "timezone": timezone.name(),
+            "timezone_switch_at": opt_time(switch_at),
             "approval_status": "ACCEPTED",
             "business_id": null,
             "business_name": null,
             "industry_type": "TECHNOLOGY",
             "deleted": false,
             "created_at": format_time(self.created_at),
-            "updated_at": format_time(self.timezone_switch_at.unwrap_or(self.created_at).max(self.created_at)),
+            "updated_at": format_time(switch_at.unwrap_or(self.created_at).max(self.created_at)),
         })
     }
 

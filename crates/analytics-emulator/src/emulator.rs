@@ -226,13 +226,14 @@ impl Emulator {
     }
 }
 
-/// The server's view of an account.
-pub fn server_account(a: &AccountData) -> Account {
+/// The server's view of an account at instant `now`: its zone then.
+pub fn server_account(a: &AccountData, now: DateTime<Utc>) -> Account {
+    let (timezone, timezone_switch_at) = a.zone_at(now);
     Account {
         id: a.id.clone(),
-        timezone: a.timezone,
-        timezone_switch_at: a.timezone_switch_at,
-        object: a.object(),
+        timezone,
+        timezone_switch_at,
+        object: a.object_at(now),
     }
 }
 
@@ -469,14 +470,19 @@ impl Backend for Emulator {
             })
     }
 
-    fn accounts(&self, caller: &Caller) -> Vec<serde_json::Value> {
-        self.visible(caller).map(AccountData::object).collect()
+    fn accounts(&self, caller: &Caller, now: DateTime<Utc>) -> Vec<serde_json::Value> {
+        self.visible(caller).map(|a| a.object_at(now)).collect()
     }
 
-    fn account(&self, caller: &Caller, id: &AccountId) -> Result<Account, BackendError> {
+    fn account(
+        &self,
+        caller: &Caller,
+        id: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<Account, BackendError> {
         self.visible(caller)
             .find(|a| a.id == *id)
-            .map(server_account)
+            .map(|a| server_account(a, now))
             .ok_or_else(|| BackendError::AccountNotFound(id.to_string()))
     }
 

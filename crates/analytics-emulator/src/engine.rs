@@ -170,7 +170,7 @@ impl Grid {
         let hour0 = range.start().timestamp().div_euclid(HOUR_SECS);
         let hour_end = (range.end().timestamp() + HOUR_SECS - 1).div_euclid(HOUR_SECS);
         let n_hours = (hour_end - hour0).max(0) as usize;
-        let buckets: Vec<TimeRange> = range.buckets(granularity, acc.timezone).collect();
+        let buckets: Vec<TimeRange> = range.buckets(granularity, acc.zone_at(now).0).collect();
         let mut bucket_of = Vec::with_capacity(n_hours);
         let mut b = 0usize;
         for i in 0..n_hours {

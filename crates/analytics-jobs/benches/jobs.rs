@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
         .expect("a runtime");
     let emu = emulator();
     let data = &emu.dataset().accounts()[0];
-    let account = server_account(data);
+    let account = server_account(data, now());
 
     // ---- small jobs ----
     let small = RawParams::from_pairs([

@@ -267,9 +267,10 @@ async fn backfill_figures() {
         s.sync_requests
     );
     println!(
-        "  all calls {}: {} lists, {} creates, {} polls, {} downloads; rows {} ({:.0} rows/s)",
+        "  all calls {}: {} lists, {} account reads, {} creates, {} polls, {} downloads; rows {} ({:.0} rows/s)",
         s.api_calls(),
         s.list_calls,
+        s.account_reads,
         s.jobs_submitted,
         s.job_polls,
         s.downloads,
@@ -423,13 +424,14 @@ async fn incremental_figures(title: &str, past_campaigns: usize) {
         sync += planned(&ids, range, tz, StatsEndpoint::Sync).len();
         jobs_n += planned(&ids, range, tz, StatsEndpoint::Async).len();
     }
-    // Its calls: the entity lists (18 for the demo accounts' six collections), then either
-    // the sync requests, or per job a create and a download, plus at least one status poll
-    // per account (up to 200 jobs a call).
+    // Its calls: the entity lists (18 for the demo accounts' six collections) and a read of
+    // each account (its zone, for the days), then either the sync requests, or per job a
+    // create and a download, plus at least one status poll per account (up to 200 jobs a
+    // call).
     let accounts_n = emu.dataset().accounts().len();
-    let lists = 6 * accounts_n;
+    let lists = 6 * accounts_n + accounts_n;
     println!(
-        "  blanket 14-day re-pull: {sync} sync requests ({} calls with the {lists} list calls), or {jobs_n} jobs (at least {} calls: a create and a download each, a poll per account, the lists)",
+        "  blanket 14-day re-pull: {sync} sync requests ({} calls with the {lists} list calls and account reads), or {jobs_n} jobs (at least {} calls: a create and a download each, a poll per account, the lists and account reads)",
         sync + lists,
         2 * jobs_n + accounts_n + lists
     );

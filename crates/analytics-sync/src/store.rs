@@ -513,6 +513,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Records `account`'s time zone (done by every [`Self::ingest`] too).
     fn set_account_tz(&self, account: &AccountId, tz: Tz, now: DateTime<Utc>) -> Result<()>;
 
+    /// Drops `account`'s DAY rows (facts, nulls, fetch states) that are not days of `tz`:
+    /// what was kept from before the account changed zones, once its history is fetched again
+    /// in the new one. Returns the fact rows dropped.
+    fn drop_other_zone_days(&self, account: &AccountId, tz: Tz) -> Result<u64>;
+
     /// `account`'s recorded time zone.
     fn account_tz(&self, account: &AccountId) -> Result<Option<Tz>>;
 
@@ -538,6 +543,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         value: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<()>;
+
+    /// Removes the bookmark `name` of `account` and `entity` (nothing when it is not set).
+    fn remove_bookmark(&self, account: &AccountId, entity: EntityType, name: &str) -> Result<()>;
 
     // ---- jobs and planned requests ----
 

@@ -42,24 +42,24 @@ fn credentials_see_only_their_accounts() {
     assert_eq!(s.token_secret, "adstats-demo-token-secret");
     assert_eq!(emu.secrets("ck2", "at2").unwrap().token_secret, "ts2");
     assert!(emu.secrets("ck2", "adstats-demo-token").is_none());
-    assert_eq!(emu.accounts(&demo()).len(), 3);
-    let mine = emu.accounts(&caller("ck2", "at2"));
+    assert_eq!(emu.accounts(&demo(), anchor()).len(), 3);
+    let mine = emu.accounts(&caller("ck2", "at2"), anchor());
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["id"], second.as_str());
     let first = emu.dataset().accounts()[0].id.clone();
     assert!(matches!(
-        emu.account(&caller("ck2", "at2"), &first),
+        emu.account(&caller("ck2", "at2"), &first, anchor()),
         Err(BackendError::AccountNotFound(_))
     ));
-    assert!(emu.account(&demo(), &first).is_ok());
-    assert!(emu.accounts(&caller("nobody", "none")).is_empty());
+    assert!(emu.account(&demo(), &first, anchor()).is_ok());
+    assert!(emu.accounts(&caller("nobody", "none"), anchor()).is_empty());
 }
 
 #[test]
 fn stats_and_active_entities_through_the_backend() {
     let emu = Emulator::new(2);
     let acc = emu
-        .account(&demo(), &emu.dataset().accounts()[0].id)
+        .account(&demo(), &emu.dataset().accounts()[0].id, anchor())
         .unwrap();
     let data = emu.dataset().account(acc.id.as_str()).unwrap();
     let ids: Vec<&str> = data
@@ -150,7 +150,7 @@ fn stats_and_active_entities_through_the_backend() {
 fn entity_pages_follow_cursors_filters_and_with_deleted() {
     let emu = Emulator::new(3);
     let acc = emu
-        .account(&demo(), &emu.dataset().accounts()[0].id)
+        .account(&demo(), &emu.dataset().accounts()[0].id, anchor())
         .unwrap();
     let data = emu.dataset().account(acc.id.as_str()).unwrap();
     let list =
@@ -266,7 +266,7 @@ fn entity_pages_follow_cursors_filters_and_with_deleted() {
     ] {
         assert!(li_obj.get(k).is_some(), "line item lacks {k}");
     }
-    let acc_obj = emu.accounts(&demo())[0].clone();
+    let acc_obj = emu.accounts(&demo(), anchor())[0].clone();
     for k in [
         "id",
         "name",
@@ -289,9 +289,9 @@ fn fixture_emulator_adds_fixture_credentials() {
         .unwrap()
         .build()
         .unwrap();
-    assert_eq!(emu.accounts(&caller("ck", "at")).len(), 1);
+    assert_eq!(emu.accounts(&caller("ck", "at"), anchor()).len(), 1);
     assert_eq!(emu.secrets("ck", "at").unwrap().consumer_secret, "cs");
-    assert_eq!(emu.accounts(&demo()).len(), 1);
+    assert_eq!(emu.accounts(&demo(), anchor()).len(), 1);
 }
 
 #[test]
@@ -301,7 +301,9 @@ fn fixture_stats_wire_shape() {
         .unwrap()
         .build()
         .unwrap();
-    let acc = emu.account(&demo(), &"fx1".parse().unwrap()).unwrap();
+    let acc = emu
+        .account(&demo(), &"fx1".parse().unwrap(), anchor())
+        .unwrap();
     let raw = RawParams::from_pairs([
         ("entity", "LINE_ITEM"),
         ("entity_ids", "li1"),
@@ -325,7 +327,7 @@ fn active_entities_can_be_refused_for_a_type_as_the_2026_docs_list_it() {
         .build()
         .unwrap();
     let acc = emu
-        .account(&demo(), &emu.dataset().accounts()[0].id)
+        .account(&demo(), &emu.dataset().accounts()[0].id, anchor())
         .unwrap();
     let query = |entity: &str| {
         let raw = RawParams::from_pairs([

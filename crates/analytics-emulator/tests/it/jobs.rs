@@ -20,7 +20,7 @@ use crate::common::anchor;
 const ORIGIN: &str = "http://emulator.test";
 
 fn account(emu: &Emulator) -> Account {
-    server_account(&emu.dataset().accounts()[0])
+    server_account(&emu.dataset().accounts()[0], anchor())
 }
 
 fn params(emu: &Emulator, extra: &[(&str, &str)]) -> RawParams {

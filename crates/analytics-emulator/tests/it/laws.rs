@@ -641,6 +641,83 @@ fn timezone_switch_leaves_a_gap_on_the_switch_day() {
 }
 
 #[test]
+fn before_its_switch_an_account_is_in_its_former_zone() {
+    // The demo account that moved to Tokyo moves at the anchor instead, amid its campaigns.
+    let mut config = analytics_emulator::DatasetConfig::default();
+    for a in &mut config.accounts {
+        if let Some(s) = &mut a.timezone_switch {
+            s.days_before_anchor = 0;
+        }
+    }
+    let ds = Dataset::generate(10, &config);
+    let acc = ds
+        .accounts()
+        .iter()
+        .find(|a| a.timezone_switch_at.is_some())
+        .unwrap();
+    let switch = acc.timezone_switch_at.unwrap();
+    let prev = acc.previous_timezone.unwrap();
+    assert_ne!(prev, acc.timezone);
+    // The account object and the zone the server validates with.
+    let before = switch - TimeDelta::hours(1);
+    assert_eq!(acc.zone_at(before), (prev, None));
+    assert_eq!(acc.object_at(before)["timezone"], prev.name());
+    assert_eq!(
+        acc.object_at(before)["timezone_switch_at"],
+        serde_json::Value::Null
+    );
+    assert_eq!(acc.zone_at(switch), (acc.timezone, Some(switch)));
+    assert_eq!(acc.object_at(switch)["timezone"], acc.timezone.name());
+    // DAY buckets follow the zone at the request's instant, for every day asked.
+    let days_ago = switch - TimeDelta::days(8);
+    let id = [acc.id.as_str()];
+    for (now, tz) in [(before, prev), (switch + TimeDelta::days(1), acc.timezone)] {
+        let start = analytics_core::time::floor_local_day(days_ago, tz);
+        let end = analytics_core::time::floor_local_day(days_ago + TimeDelta::days(5), tz);
+        let q = query(
+            EntityType::Account,
+            &id,
+            start,
+            end,
+            Granularity::Day,
+            &[MetricGroup::Engagement],
+            Placement::AllOnTwitter,
+        );
+        let hours = query(
+            EntityType::Account,
+            &id,
+            start,
+            end,
+            Granularity::Hour,
+            &[MetricGroup::Engagement],
+            Placement::AllOnTwitter,
+        );
+        let days = series(
+            &ds.stats(acc.id.as_str(), &q, now).unwrap()[0],
+            "impressions",
+            5,
+        );
+        let hourly = series(
+            &ds.stats(acc.id.as_str(), &hours, now).unwrap()[0],
+            "impressions",
+            q.range.duration().num_hours() as usize,
+        );
+        assert!(days.iter().sum::<i64>() > 0, "{days:?}");
+        // Each day is the sum of its hours in `tz`.
+        let mut at = 0;
+        for (i, b) in q.range.buckets(Granularity::Day, tz).enumerate() {
+            let n = b.duration().num_hours() as usize;
+            assert_eq!(
+                days[i],
+                hourly[at..at + n].iter().sum::<i64>(),
+                "{tz} day {i}"
+            );
+            at += n;
+        }
+    }
+}
+
+#[test]
 fn same_seed_same_data_other_seed_other_data() {
     let (a, b, c) = (dataset(21), dataset(21), dataset(22));
     let objects = |d: &Dataset| -> Vec<serde_json::Value> {

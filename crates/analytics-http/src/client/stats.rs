@@ -77,6 +77,13 @@ impl Client {
         {
             return Ok(*tz);
         }
+        self.refresh_timezone(account).await
+    }
+
+    /// The time zone of `account` as the API has it now: fetched again, and cached for
+    /// [`timezone`](Self::timezone) and validation. An account can move to another zone
+    /// (`timezone_switch_at`); a long-lived client calls this once per sync of the account.
+    pub async fn refresh_timezone(&self, account: &AccountId) -> Result<Tz> {
         let object = self.account(account).await?;
         let name = object
             .get("timezone")

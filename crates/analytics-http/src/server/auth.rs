@@ -192,10 +192,15 @@ mod tests {
                 token_secret: "ts".into(),
             })
         }
-        fn accounts(&self, _: &Caller) -> Vec<serde_json::Value> {
+        fn accounts(&self, _: &Caller, _: DateTime<Utc>) -> Vec<serde_json::Value> {
             Vec::new()
         }
-        fn account(&self, _: &Caller, id: &AccountId) -> Result<Account, BackendError> {
+        fn account(
+            &self,
+            _: &Caller,
+            id: &AccountId,
+            _: DateTime<Utc>,
+        ) -> Result<Account, BackendError> {
             Err(BackendError::AccountNotFound(id.to_string()))
         }
         fn stats(

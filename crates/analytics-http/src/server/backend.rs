@@ -225,11 +225,17 @@ pub trait Backend: Send + Sync + 'static {
     /// The secrets of a consumer key and access token pair, if the pair exists.
     fn secrets(&self, consumer_key: &str, access_token: &str) -> Option<Secrets>;
 
-    /// The accounts `caller` can see, as account objects, in a stable order.
-    fn accounts(&self, caller: &Caller) -> Vec<serde_json::Value>;
+    /// The accounts `caller` can see at instant `now`, as account objects, in a stable order.
+    fn accounts(&self, caller: &Caller, now: DateTime<Utc>) -> Vec<serde_json::Value>;
 
-    /// One account, if it exists and `caller` can see it.
-    fn account(&self, caller: &Caller, id: &AccountId) -> Result<Account, BackendError>;
+    /// One account as it is at instant `now` (its zone then), if it exists and `caller` can
+    /// see it.
+    fn account(
+        &self,
+        caller: &Caller,
+        id: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<Account, BackendError>;
 
     /// The metrics of a validated stats request, one element per requested entity id (entities
     /// the account does not have are left out, as the API does), at instant `now`.

@@ -403,7 +403,7 @@ impl Ctx<'_> {
         let peek = || limiter.peek(token, family, self.now);
         let account = match AccountId::new(id) {
             Err(_) => Err(BackendError::AccountNotFound(id.to_owned())),
-            Ok(id) => self.state.backend.account(self.caller, &id),
+            Ok(id) => self.state.backend.account(self.caller, &id, self.now),
         };
         let account = match account {
             Ok(a) => a,
@@ -515,7 +515,7 @@ impl Ctx<'_> {
             Ok(q) => q,
             Err(errors) => return with_quota(Reply::api_errors(errors, echo), &quota),
         };
-        let mut accounts = self.state.backend.accounts(self.caller);
+        let mut accounts = self.state.backend.accounts(self.caller, self.now);
         if let Some((_, ids)) = query.id_filters.first() {
             accounts.retain(|a| {
                 a.get("id")

@@ -115,7 +115,7 @@ impl Backend for TestBackend {
             })
     }
 
-    fn accounts(&self, caller: &Caller) -> Vec<Value> {
+    fn accounts(&self, caller: &Caller, _now: DateTime<Utc>) -> Vec<Value> {
         accounts()
             .into_iter()
             .filter(|(_, owner)| *owner == caller.access_token)
@@ -123,7 +123,12 @@ impl Backend for TestBackend {
             .collect()
     }
 
-    fn account(&self, caller: &Caller, id: &AccountId) -> Result<Account, BackendError> {
+    fn account(
+        &self,
+        caller: &Caller,
+        id: &AccountId,
+        _now: DateTime<Utc>,
+    ) -> Result<Account, BackendError> {
         accounts()
             .into_iter()
             .find(|(a, owner)| a.id == *id && *owner == caller.access_token)

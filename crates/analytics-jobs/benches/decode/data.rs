@@ -57,7 +57,7 @@ pub(crate) fn large_result() -> LargeResult {
     );
     let now = DatasetConfig::default().anchor;
     let data = &emu.dataset().accounts()[0];
-    let account = server_account(data);
+    let account = server_account(data, now);
     let mut by_rows: Vec<(usize, String)> = data
         .line_items
         .iter()

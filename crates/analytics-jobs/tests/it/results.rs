@@ -78,7 +78,8 @@ async fn segmented_results_are_the_backends_answer() {
     ];
     let file: StatsResponse = serde_json::from_slice(&result_of(&h, &params).await).unwrap();
     let acc = h.emulator.dataset().accounts()[0].clone();
-    let account = analytics_emulator::emulator::server_account(&acc);
+    let account =
+        analytics_emulator::emulator::server_account(&acc, analytics_http::Clock::now(&h.clock));
     let valid = ValidStats::from_params(
         &RawParams::from_pairs(params),
         acc.timezone,

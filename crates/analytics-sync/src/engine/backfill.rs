@@ -134,6 +134,10 @@ impl Engine {
                 errors.insert(p.target.account.clone(), e);
                 continue;
             }
+            if let Err(e) = self.drop_other_zone(&p.target).await {
+                errors.insert(p.target.account.clone(), e);
+                continue;
+            }
             Counters::add(&counters.backfilled, 1);
             self.observe(&SyncEvent::PassFinished {
                 account: p.target.account.clone(),
@@ -173,7 +177,7 @@ impl Engine {
                 // Nothing served before the account existed: a history reaching further back
                 // starts on the day it was created (jobs for the days before would all be
                 // empty).
-                if let Some(created) = self.created_at(target).await? {
+                if let Some(created) = self.created_at(target, counters).await? {
                     start = start.max(floor_local_day(created, target.tz).min(end));
                 }
                 (now, TimeRange::new(start, end).ok(), false)
@@ -234,10 +238,17 @@ impl Engine {
 
     /// When the account was created (`created_at` of the account object), if it says. One
     /// GET per account backfilled: the time zone's lookup keeps only the zone.
-    async fn created_at(&self, target: &Target) -> SyncResult<Option<DateTime<Utc>>> {
+    async fn created_at(
+        &self,
+        target: &Target,
+        counters: &Counters,
+    ) -> SyncResult<Option<DateTime<Utc>>> {
         let account = &target.account;
         let object = self
-            .call(account, "read the account", || self.client.account(account))
+            .call(account, "read the account", || {
+                Counters::add(&counters.account_reads, 1);
+                self.client.account(account)
+            })
             .await?;
         Ok(object
             .get("created_at")

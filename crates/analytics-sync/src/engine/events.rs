@@ -8,6 +8,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use analytics_core::chrono::{DateTime, Utc};
+use analytics_core::chrono_tz::Tz;
 use analytics_core::ids::{AccountId, JobId};
 use analytics_core::time::TimeRange;
 use analytics_core::{EntityType, MetricGroup, Placement, StatsEndpoint};
@@ -129,6 +130,24 @@ pub enum SyncEvent {
         /// The API's message.
         message: String,
     },
+    /// The account is in another zone than when it was synced: the API now buckets every day
+    /// of its history in `to`, so the engine fetches the history again (a backfill over the
+    /// same days in `to`), and drops the days of `from` once that is stored.
+    ZoneChanged {
+        /// The account.
+        account: AccountId,
+        /// The zone the store's days are in.
+        from: Tz,
+        /// The account's zone now.
+        to: Tz,
+    },
+    /// The days of the account's former zone were dropped: its history is stored in its zone.
+    OtherZoneDropped {
+        /// The account.
+        account: AccountId,
+        /// Fact rows dropped.
+        rows: u64,
+    },
     /// A pass of `account` finished and its bookmarks moved.
     PassFinished {
         /// The account.
@@ -189,6 +208,8 @@ pub struct SyncSummary {
     pub active_entities_calls: u64,
     /// Entity and account list pages fetched.
     pub list_calls: u64,
+    /// Account objects read (an account's zone on each run, its creation day on a backfill).
+    pub account_reads: u64,
     /// Job status requests sent.
     pub job_polls: u64,
     /// Result files downloaded.
@@ -202,10 +223,11 @@ pub struct SyncSummary {
 }
 
 impl SyncSummary {
-    /// Every API call made: lists, active entities, sync requests, job creates, polls and
-    /// downloads.
+    /// Every API call made: lists, account reads, active entities, sync requests, job
+    /// creates, polls and downloads.
     pub fn api_calls(&self) -> u64 {
         self.list_calls
+            + self.account_reads
             + self.active_entities_calls
             + self.sync_requests
             + self.jobs_submitted
@@ -240,14 +262,15 @@ impl fmt::Display for SyncSummary {
         )?;
         writeln!(
             f,
-            "calls:    {} in all: {} sync stats, {} job creates, {} job polls, {} downloads, {} active entities, {} lists",
+            "calls:    {} in all: {} sync stats, {} job creates, {} job polls, {} downloads, {} active entities, {} lists, {} account reads",
             self.api_calls(),
             self.sync_requests,
             self.jobs_submitted,
             self.job_polls,
             self.downloads,
             self.active_entities_calls,
-            self.list_calls
+            self.list_calls,
+            self.account_reads
         )?;
         writeln!(
             f,
@@ -273,6 +296,7 @@ pub(crate) struct Counters {
     pub(crate) sync_requests: AtomicU64,
     pub(crate) active_entities_calls: AtomicU64,
     pub(crate) list_calls: AtomicU64,
+    pub(crate) account_reads: AtomicU64,
     pub(crate) job_polls: AtomicU64,
     pub(crate) downloads: AtomicU64,
     pub(crate) rows_written: AtomicU64,
@@ -317,6 +341,7 @@ impl Counters {
             sync_requests: g(&self.sync_requests),
             active_entities_calls: g(&self.active_entities_calls),
             list_calls: g(&self.list_calls),
+            account_reads: g(&self.account_reads),
             job_polls: g(&self.job_polls),
             downloads: g(&self.downloads),
             rows_written: g(&self.rows_written),

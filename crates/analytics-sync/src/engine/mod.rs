@@ -73,6 +73,11 @@
 //! real-time mode stores HOUR buckets beside them (another granularity in the store, never
 //! mixed with the days).
 //!
+//! An account that moved to another zone since its days were stored (each run reads its zone
+//! afresh) has its history fetched again in the new zone, by a backfill of the same days that
+//! runs in any run; the days of the old zone are dropped once it is stored
+//! ([`SyncEvent::ZoneChanged`], [`SyncEvent::OtherZoneDropped`]).
+//!
 //! # Bookmarks and resuming
 //!
 //! Everything that lets a killed run resume is in the store, and every bookmark moves only
@@ -119,6 +124,7 @@ use analytics_core::chrono::{DateTime, Utc};
 use analytics_core::chrono_tz::Tz;
 use analytics_core::ids::AccountId;
 use analytics_core::request::RawParams;
+use analytics_core::time::{ceil_local_day, floor_local_day};
 use analytics_core::{EntityType, FinalityPolicy, ValidStats};
 use analytics_http::SharedClock;
 use analytics_http::client::{Client, ListQuery};
@@ -145,6 +151,9 @@ pub mod marks {
     /// Per entity type: the `now` of the last incremental pass that checked it (see
     /// [`SyncConfig::recheck`](super::SyncConfig)).
     pub const CHECKED: &str = "checked";
+    /// When the engine found the account in another zone than the store's days: set until
+    /// the history fetched again in the new zone is stored and the old days are dropped.
+    pub const ZONE_CHANGED: &str = "zone_changed";
 }
 
 /// The sync engine: see the [module docs](self).
@@ -186,6 +195,8 @@ impl SyncReport {
 pub(crate) struct Target {
     pub(crate) account: AccountId,
     pub(crate) tz: Tz,
+    /// Its history is to be fetched again in its new zone (even by an incremental-only run).
+    pub(crate) rezoned: bool,
 }
 
 impl Engine {
@@ -289,7 +300,7 @@ impl Engine {
         let mut errors: BTreeMap<AccountId, SyncError> = BTreeMap::new();
         let mut targets = Vec::new();
         for account in accounts {
-            match self.open(account).await {
+            match self.open(account, &counters).await {
                 Ok(t) => targets.push(t),
                 Err(e) => {
                     errors.insert(account.clone(), e);
@@ -297,8 +308,14 @@ impl Engine {
             }
         }
         Counters::add(&counters.accounts, targets.len() as u64);
-        if backfill {
-            let failed = self.backfill_phase(&targets, &counters).await;
+        // An account that changed zones has its history fetched again whatever the run.
+        let to_backfill: Vec<Target> = targets
+            .iter()
+            .filter(|t| backfill || t.rezoned)
+            .cloned()
+            .collect();
+        if !to_backfill.is_empty() {
+            let failed = self.backfill_phase(&to_backfill, &counters).await;
             errors.extend(failed);
             targets.retain(|t| !errors.contains_key(&t.account));
         }
@@ -318,8 +335,8 @@ impl Engine {
         }
     }
 
-    /// Takes `account`'s lease and learns its zone.
-    async fn open(&self, account: &AccountId) -> SyncResult<Target> {
+    /// Takes `account`'s lease and learns its zone (read afresh: the account may have moved).
+    async fn open(&self, account: &AccountId, counters: &Counters) -> SyncResult<Target> {
         let (a, worker, now, ttl) = (
             account.clone(),
             self.config.worker.clone(),
@@ -334,16 +351,91 @@ impl Engine {
         }
         let tz = self
             .call(account, "read the account's time zone", || {
-                self.client.timezone(account)
+                Counters::add(&counters.account_reads, 1);
+                self.client.refresh_timezone(account)
             })
             .await?;
+        let a = account.clone();
+        let stored = self.blocking(move |s| s.account_tz(&a)).await?;
+        if let Some(from) = stored.filter(|from| *from != tz) {
+            self.rezone(account, from, tz).await?;
+        }
         let (a, now) = (account.clone(), self.clock.now());
         self.blocking(move |s| s.set_account_tz(&a, tz, now))
             .await?;
-        Ok(Target {
+        let target = Target {
             account: account.clone(),
             tz,
-        })
+            rezoned: self.mark(account, marks::ZONE_CHANGED).await?.is_some(),
+        };
+        // A run killed after the new history was stored drops the old days here.
+        self.drop_other_zone(&target).await?;
+        Ok(target)
+    }
+
+    /// `account` moved from zone `from` to `to`: the API now buckets every day of its history
+    /// in `to` (DAY requests follow the account's current zone, for the days before the move
+    /// too), so its stored days no longer match the API's. Plans a backfill of the same
+    /// history in `to`, as an interrupted one is resumed; [`Self::drop_other_zone`] drops the
+    /// days of `from` once it is stored (until then they stay, so nothing is lost).
+    ///
+    /// The marks are set before the zone is recorded: a run killed in between finds the old
+    /// zone and plans again.
+    async fn rezone(&self, account: &AccountId, from: Tz, to: Tz) -> SyncResult<()> {
+        let start = match self.mark(account, BACKFILL_START).await? {
+            Some(s) => Some(s),
+            None => self.mark(account, marks::BACKFILL_PLANNED_START).await?,
+        };
+        let Some(start) = start else {
+            return Ok(()); // nothing was planned in the old zone
+        };
+        let now = self.clock.now();
+        let end = ceil_local_day(now, to);
+        // At or before the old start, so before `end`.
+        let start = floor_local_day(start, to);
+        self.set_marks(
+            account,
+            vec![
+                (EntityType::Account, marks::ZONE_CHANGED, now),
+                (EntityType::Account, marks::BACKFILL_AS_OF, now),
+                (EntityType::Account, marks::BACKFILL_PLANNED_START, start),
+                (EntityType::Account, BACKFILL_END, end),
+            ],
+        )
+        .await?;
+        let a = account.clone();
+        self.blocking(move |s| s.remove_bookmark(&a, EntityType::Account, BACKFILL_START))
+            .await?;
+        self.observe(&SyncEvent::ZoneChanged {
+            account: account.clone(),
+            from,
+            to,
+        });
+        Ok(())
+    }
+
+    /// Once the history of an account that changed zones is stored in its new zone, drops the
+    /// days of the old one.
+    pub(crate) async fn drop_other_zone(&self, target: &Target) -> SyncResult<()> {
+        let account = &target.account;
+        if self.mark(account, marks::ZONE_CHANGED).await?.is_none()
+            || self.mark(account, BACKFILL_START).await?.is_none()
+        {
+            return Ok(());
+        }
+        let (a, tz) = (account.clone(), target.tz);
+        let rows = self
+            .blocking(move |s| {
+                let rows = s.drop_other_zone_days(&a, tz)?;
+                s.remove_bookmark(&a, EntityType::Account, marks::ZONE_CHANGED)?;
+                Ok(rows)
+            })
+            .await?;
+        self.observe(&SyncEvent::OtherZoneDropped {
+            account: account.clone(),
+            rows,
+        });
+        Ok(())
     }
 
     fn elapsed(&self, started: DateTime<Utc>) -> Duration {

@@ -33,7 +33,7 @@ impl Engine {
         let mut targets = Vec::new();
         let mut errors: BTreeMap<AccountId, SyncError> = BTreeMap::new();
         for account in accounts {
-            match self.open(account).await {
+            match self.open(account, counters).await {
                 Ok(t) => targets.push(t),
                 Err(e) => {
                     errors.insert(account.clone(), e);

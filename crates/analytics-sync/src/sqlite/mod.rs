@@ -49,6 +49,7 @@
 
 mod ingest;
 mod read;
+mod rezone;
 pub(crate) mod schema;
 mod state;
 
@@ -269,6 +270,12 @@ impl Store for SqliteStore {
         })
     }
 
+    fn drop_other_zone_days(&self, account: &AccountId, tz: Tz) -> Result<u64> {
+        self.write("drop the days of another zone", |tx| {
+            rezone::drop_other_zone_days(tx, account, tz)
+        })
+    }
+
     fn account_tz(&self, account: &AccountId) -> Result<Option<Tz>> {
         read::account_tz(&self.conn(), account)
     }
@@ -284,6 +291,10 @@ impl Store for SqliteStore {
         name: &str,
     ) -> Result<Option<DateTime<Utc>>> {
         state::bookmark(&self.conn(), account, entity, name)
+    }
+
+    fn remove_bookmark(&self, account: &AccountId, entity: EntityType, name: &str) -> Result<()> {
+        state::remove_bookmark(&self.conn(), account, entity, name)
     }
 
     fn set_bookmark(

@@ -61,6 +61,20 @@ pub(crate) fn set_bookmark(
     Ok(())
 }
 
+pub(crate) fn remove_bookmark(
+    conn: &Connection,
+    account: &AccountId,
+    entity: EntityType,
+    name: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM bookmarks WHERE account_id = ?1 AND entity_type = ?2 AND name = ?3",
+    )
+    .and_then(|mut s| s.execute(params![account.as_str(), entity.as_str(), name]))
+    .map_err(Error::db("remove a bookmark"))?;
+    Ok(())
+}
+
 // ---- jobs ----
 
 const JOB_COLUMNS: &str = "account_id, job_id, request_key, params, status, url, submitted_us, \

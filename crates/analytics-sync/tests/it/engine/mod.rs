@@ -6,4 +6,6 @@ mod finality;
 mod modes;
 mod recheck;
 mod resume;
+mod schedule;
 mod support;
+mod zone;

@@ -52,6 +52,17 @@ pub(crate) fn stopping_config(anchor: DateTime<Utc>) -> DatasetConfig {
     c
 }
 
+/// Makes the third account of `c` (the demo's Tokyo account) move from Los Angeles to Tokyo at
+/// the first Tokyo midnight of the anchor's day, instead of 60 days before.
+pub(crate) fn move_at_anchor(c: &mut DatasetConfig) {
+    let moving = &mut c.accounts[2];
+    moving.timezone = analytics_core::chrono_tz::Asia::Tokyo;
+    moving.timezone_switch = Some(analytics_emulator::config::TimezoneSwitch {
+        from: analytics_core::chrono_tz::America::Los_Angeles,
+        days_before_anchor: 0,
+    });
+}
+
 /// A running emulator with its queue.
 pub(crate) struct Api {
     pub(crate) server: Option<RunningServer>,
