@@ -14,8 +14,9 @@
 //!
 //! # Entity pages
 //!
-//! Entity collections list in creation order of the generator (or fixture order). Deleted
-//! entities are left out unless `with_deleted`. Id filters match an entity's own id
+//! Entity collections list in creation order of the generator (or fixture order), each entity
+//! from its `created_at` on (a dataset anchored ahead of the clock has campaigns still to
+//! come). Deleted entities are left out unless `with_deleted`. Id filters match an entity's own id
 //! (`campaign_ids` on campaigns) or an ancestor's (`campaign_ids` on line items, promoted tweets,
 //! ...); a filter that names no ancestor kind of the collection (`line_item_ids` on campaigns)
 //! is ignored. `next_cursor` is `c` followed by the base-36 offset of the next page; any other
@@ -400,11 +401,13 @@ fn object_of(acc: &AccountData, c: EntityCollection, i: usize) -> serde_json::Va
     }
 }
 
-/// Lists one page of a collection (see the module docs).
+/// Lists one page of a collection as it is at `now`: an entity is listed from its `created_at`
+/// on (see the module docs).
 pub fn list_entities(
     acc: &AccountData,
     collection: EntityCollection,
     query: &EntityListQuery,
+    now: DateTime<Utc>,
 ) -> Result<Page, BackendError> {
     let offset = match &query.cursor {
         None => 0,
@@ -421,7 +424,8 @@ pub fn list_entities(
     let matching: Vec<usize> = (0..collection_len(acc, collection))
         .filter(|&i| {
             let (meta, chain) = ancestry(acc, collection, i);
-            (query.with_deleted || !meta.deleted)
+            meta.created_at <= now
+                && (query.with_deleted || !meta.deleted)
                 && query.id_filters.iter().all(|(param, ids)| {
                     match chain.iter().find(|(p, _)| p == param) {
                         Some((_, id)) => ids.iter().any(|x| x == id),
@@ -545,8 +549,9 @@ impl Backend for Emulator {
         account: &Account,
         collection: EntityCollection,
         query: &EntityListQuery,
+        now: DateTime<Utc>,
     ) -> Result<Page, BackendError> {
-        list_entities(self.data_of(account)?, collection, query)
+        list_entities(self.data_of(account)?, collection, query, now)
     }
 
     fn fault(&self, route: RouteKind) -> Option<Fault> {

@@ -66,7 +66,9 @@
 //! leases need no explicit locking; a PostgreSQL ingest runs in one `READ COMMITTED`
 //! transaction like the SQLite one. [`crate::sqlite`] documents the schema, including the runs
 //! of null buckets (`null_runs`) that stand for a null window's facts: plain inserts and
-//! deletes inside the ingest's transaction, which a PostgreSQL store can copy as they are.
+//! deletes inside the ingest's transaction, which a PostgreSQL store can copy as they are; so
+//! can [`Store::drop_other_zone_days`] (deletes of the account's DAY rows that are not days of
+//! its zone, in one transaction: `crate::sqlite::rezone`).
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -147,6 +147,44 @@ fn stats_and_active_entities_through_the_backend() {
 }
 
 #[test]
+fn an_entity_is_listed_from_its_creation_on() {
+    let emu = Emulator::new(3);
+    let acc = emu
+        .account(&demo(), &emu.dataset().accounts()[0].id, anchor())
+        .unwrap();
+    let data = emu.dataset().account(acc.id.as_str()).unwrap();
+    let newest = data
+        .campaigns
+        .iter()
+        .map(|c| &c.meta)
+        .max_by_key(|m| m.created_at)
+        .unwrap();
+    let listed = |now| -> Vec<String> {
+        emu.entities(
+            &acc,
+            EntityCollection::Campaigns,
+            &EntityListQuery {
+                count: 1000,
+                cursor: None,
+                with_deleted: true,
+                id_filters: vec![],
+            },
+            now,
+        )
+        .unwrap()
+        .data
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect()
+    };
+    let before = listed(newest.created_at - TimeDelta::seconds(1));
+    let after = listed(newest.created_at);
+    assert!(!before.contains(&newest.id), "{before:?}");
+    assert!(after.contains(&newest.id), "{after:?}");
+    assert_eq!(after.len(), before.len() + 1);
+}
+
+#[test]
 fn entity_pages_follow_cursors_filters_and_with_deleted() {
     let emu = Emulator::new(3);
     let acc = emu
@@ -164,6 +202,7 @@ fn entity_pages_follow_cursors_filters_and_with_deleted() {
                     with_deleted,
                     id_filters: filters,
                 },
+                anchor(),
             )
             .unwrap()
         };
@@ -231,7 +270,8 @@ fn entity_pages_follow_cursors_filters_and_with_deleted() {
                 cursor: Some("bogus".into()),
                 with_deleted: false,
                 id_filters: vec![]
-            }
+            },
+            anchor(),
         ),
         Err(BackendError::Invalid(_))
     ));
@@ -246,6 +286,7 @@ fn entity_pages_follow_cursors_filters_and_with_deleted() {
                 with_deleted: true,
                 id_filters: vec![],
             },
+            anchor(),
         )
         .unwrap()
         .data[0];

@@ -674,24 +674,18 @@ fn before_its_switch_an_account_is_in_its_former_zone() {
     for (now, tz) in [(before, prev), (switch + TimeDelta::days(1), acc.timezone)] {
         let start = analytics_core::time::floor_local_day(days_ago, tz);
         let end = analytics_core::time::floor_local_day(days_ago + TimeDelta::days(5), tz);
-        let q = query(
-            EntityType::Account,
-            &id,
-            start,
-            end,
-            Granularity::Day,
-            &[MetricGroup::Engagement],
-            Placement::AllOnTwitter,
-        );
-        let hours = query(
-            EntityType::Account,
-            &id,
-            start,
-            end,
-            Granularity::Hour,
-            &[MetricGroup::Engagement],
-            Placement::AllOnTwitter,
-        );
+        let at = |granularity| {
+            query(
+                EntityType::Account,
+                &id,
+                start,
+                end,
+                granularity,
+                &[MetricGroup::Engagement],
+                Placement::AllOnTwitter,
+            )
+        };
+        let (q, hours) = (at(Granularity::Day), at(Granularity::Hour));
         let days = series(
             &ds.stats(acc.id.as_str(), &q, now).unwrap()[0],
             "impressions",

@@ -224,6 +224,7 @@ mod tests {
             _: &Account,
             _: EntityCollection,
             _: &EntityListQuery,
+            _: DateTime<Utc>,
         ) -> Result<Page, BackendError> {
             Err(BackendError::NotFound("none".into()))
         }

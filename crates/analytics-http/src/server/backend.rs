@@ -254,12 +254,14 @@ pub trait Backend: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<ActiveEntity>, BackendError>;
 
-    /// One page of an entity collection.
+    /// One page of an entity collection as it is at instant `now` (entities created later
+    /// are not listed yet).
     fn entities(
         &self,
         account: &Account,
         collection: EntityCollection,
         query: &EntityListQuery,
+        now: DateTime<Utc>,
     ) -> Result<Page, BackendError>;
 
     /// A fault to perform for this request, if the backend injects one. Called once per request

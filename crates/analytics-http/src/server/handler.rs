@@ -485,7 +485,11 @@ impl Ctx<'_> {
             Ok(q) => q,
             Err(errors) => return Reply::api_errors(errors, echo),
         };
-        match self.state.backend.entities(account, collection, &query) {
+        match self
+            .state
+            .backend
+            .entities(account, collection, &query, self.now)
+        {
             Ok(page) => Reply::json(
                 StatusCode::OK,
                 &ListBody {

@@ -185,6 +185,7 @@ impl Backend for TestBackend {
         account: &Account,
         collection: EntityCollection,
         query: &EntityListQuery,
+        _now: DateTime<Utc>,
     ) -> Result<Page, BackendError> {
         let all = match collection {
             EntityCollection::LineItems => line_items(account.id.as_str()),

@@ -1,8 +1,11 @@
 //! Random schedules: the data anchored at a random day (so that passes cross the DST changes of
 //! Los Angeles and Sydney), then incremental passes after random gaps (minutes, hours, or days
 //! to weeks, beyond the billing window and beyond active entities' 90 days), by one engine or
-//! by a new engine on the same store for each pass (a scheduled run is a new process), and
-//! maybe an account moving from Los Angeles to Tokyo on one of the days.
+//! by a new engine on the same store for each pass (a scheduled run is a new process); with
+//! the dataset's anchor up to 40 days ahead, campaigns are created and start serving between
+//! passes, and an account may move from Los Angeles to Tokyo at the anchor; and with faults
+//! or without (503s on every route, failed jobs, empty first reads); segmented by GENDER (the
+//! segments through jobs) or not.
 //!
 //! - Checking every type on every pass (`recheck` 0), the store equals the API's values after
 //!   every pass.
@@ -11,14 +14,17 @@
 
 use std::sync::Arc;
 
+use analytics_core::SegmentationType;
 use analytics_core::chrono::TimeDelta;
-use analytics_emulator::Emulator;
+use analytics_core::request::Segmentation;
+use analytics_emulator::{Emulator, FaultConfig};
 use analytics_sync::engine::SyncConfig;
 use analytics_sync::{SqliteStore, Store};
 use proptest::prelude::*;
 
 use super::support::{
-    Api, config, differences_to_now, move_at_anchor, now, small_config, stopping_config,
+    Api, config, differences_to_now, move_at_anchor, now, segment_differences, small_config,
+    stopping_config,
 };
 
 /// The time between two passes.
@@ -44,61 +50,76 @@ struct Schedule {
     restart: bool,
     /// Every type checked on every pass, else the default daily checks.
     check_every_pass: bool,
-    /// Days after the first pass when the third account moves from Los Angeles to Tokyo.
-    moves_after_days: Option<i64>,
+    /// Days from the first pass to the dataset's anchor: campaigns start 30 to 150 days before
+    /// it, so with the anchor ahead some are created between passes.
+    anchor_ahead_days: i64,
+    /// Whether the third account moves from Los Angeles to Tokyo at the anchor.
+    moves: bool,
+    /// Whether the emulator injects faults that need no clock to pass.
+    faults: bool,
+    /// Whether the sync also keeps a segmentation (GENDER).
+    segmented: bool,
 }
 
-fn schedule() -> impl Strategy<Value = Schedule> {
-    (
-        0u64..1_000,
+prop_compose! {
+    fn schedule()(
+        seed in 0u64..1_000,
         // The default anchor is 2026-04-15: Los Angeles moves its clocks 38 days before it,
         // Sydney 10 days before it.
-        -45i64..=0,
-        any::<bool>(),
-        proptest::collection::vec(gap(), 1..5),
-        any::<bool>(),
-        any::<bool>(),
-        proptest::option::of(1i64..10),
-    )
-        .prop_map(
-            |(seed, anchor_days, stopping, gaps, restart, check_every_pass, moves_after_days)| {
-                Schedule {
-                    seed,
-                    anchor_days,
-                    stopping,
-                    gaps,
-                    restart,
-                    check_every_pass,
-                    moves_after_days,
-                }
-            },
-        )
+        anchor_days in -45i64..=0,
+        stopping in any::<bool>(),
+        gaps in proptest::collection::vec(gap(), 1..5),
+        restart in any::<bool>(),
+        check_every_pass in any::<bool>(),
+        anchor_ahead_days in -1i64..=40,
+        moves in any::<bool>(),
+        faults in any::<bool>(),
+        segmented in any::<bool>(),
+    ) -> Schedule {
+        Schedule {
+            seed,
+            anchor_days,
+            stopping,
+            gaps,
+            restart,
+            check_every_pass,
+            anchor_ahead_days,
+            moves,
+            faults,
+            segmented,
+        }
+    }
 }
 
 async fn run(s: Schedule) -> Result<(), TestCaseError> {
     let start = now() + TimeDelta::days(s.anchor_days);
-    // The move is at the anchor (campaigns are placed around it).
-    let anchor = start
-        + s.moves_after_days
-            .map_or(TimeDelta::days(-1), TimeDelta::days);
+    let anchor = start + TimeDelta::days(s.anchor_ahead_days);
     let mut dataset = if s.stopping {
         stopping_config(anchor)
     } else {
         small_config(anchor)
     };
-    if s.moves_after_days.is_some() {
+    if s.moves {
         move_at_anchor(&mut dataset);
     }
-    let emu = Emulator::builder()
-        .seed(s.seed)
-        .config(dataset)
-        .build()
-        .unwrap();
+    let mut emu = Emulator::builder().seed(s.seed).config(dataset);
+    if s.faults {
+        // The clock only moves between passes: no fault that waits for it (late results).
+        let faults = format!(
+            "seed={};*:503=0.05,retry_after=0;queue:failed=0.1,empty_first_read=0.5,create_503=0.05",
+            s.seed
+        );
+        emu = emu.faults(faults.parse::<FaultConfig>().unwrap());
+    }
+    let emu = emu.build().unwrap();
     let api = Api::start(emu, start, None).await;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let mut cfg = config();
     if !s.check_every_pass {
         cfg.recheck = SyncConfig::new().recheck;
+    }
+    if s.segmented {
+        cfg.segmentations = vec![Segmentation::new(SegmentationType::Gender)];
     }
     let accounts = api.accounts();
     let mut engine = api.engine(Arc::clone(&store), cfg.clone());
@@ -117,7 +138,15 @@ async fn run(s: Schedule) -> Result<(), TestCaseError> {
         let pass = engine.incremental(&accounts).await.into_result();
         prop_assert!(pass.is_ok(), "pass {i} at {}: {pass:?}", api.now());
         if s.check_every_pass || i + 1 == gaps.len() {
-            let diff = differences_to_now(&*store, &api.emulator, api.now());
+            let mut diff = differences_to_now(&*store, &api.emulator, api.now());
+            if s.segmented {
+                diff.extend(segment_differences(
+                    &*store,
+                    &api.emulator,
+                    SegmentationType::Gender,
+                    api.now(),
+                ));
+            }
             prop_assert!(
                 diff.is_empty(),
                 "after pass {i} at {}: {} differences: {diff:#?}",
@@ -130,9 +159,17 @@ async fn run(s: Schedule) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Cases per run: 8 (each backfills three accounts and runs up to six passes, a few seconds),
+/// or `SCHEDULE_CASES` (150 or more by hand).
+fn cases() -> u32 {
+    std::env::var("SCHEDULE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+}
+
 proptest! {
-    // Each case backfills three accounts and runs up to six passes (a few seconds).
-    #![proptest_config(ProptestConfig { cases: std::env::var("SCHEDULE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(8), failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn a_random_schedule_ends_with_the_api_values(s in schedule()) {

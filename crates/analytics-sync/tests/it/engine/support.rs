@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use analytics_core::chrono::{DateTime, TimeDelta, Utc};
 use analytics_core::ids::AccountId;
+use analytics_core::request::Segmentation;
 use analytics_core::time::{TimeRange, ceil_local_day};
 use analytics_core::wire::{EntityStats, MetricValue};
-use analytics_core::{Backoff, EntityType, Granularity, Placement};
+use analytics_core::{Backoff, EntityType, Granularity, Placement, SegmentationType};
 use analytics_emulator::emulator::wire_stats;
 use analytics_emulator::{DatasetConfig, Emulator, StatsQuery};
 use analytics_http::client::Client;
@@ -380,6 +381,113 @@ pub(crate) fn differences_in(
         }
     }
     out
+}
+
+/// Differences between the store's segmented data (by `segmentation`, DAY) and the emulator's
+/// at `now` over each account's history up to the end of its local day, per account, type,
+/// placement, entity and segment; empty when they agree exactly.
+pub(crate) fn segment_differences(
+    store: &dyn Store,
+    emu: &Emulator,
+    segmentation: SegmentationType,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, acc) in emu.dataset().accounts().iter().enumerate() {
+        let tz = store.account_tz(&acc.id).unwrap().unwrap();
+        let range =
+            TimeRange::new(history(store, &acc.id).start(), ceil_local_day(now, tz)).unwrap();
+        for entity in types().into_iter().filter(|e| e.allows_segmentation()) {
+            let groups: Vec<_> = entity
+                .metric_groups()
+                .iter()
+                .copied()
+                .filter(|g| segmentation.supports_group(*g))
+                .collect();
+            if groups.is_empty() {
+                continue;
+            }
+            for placement in [Placement::AllOnTwitter, Placement::PublisherNetwork] {
+                let q = StatsQuery {
+                    entity,
+                    entity_ids: ids_of(emu, i, entity),
+                    range,
+                    granularity: Granularity::Day,
+                    metric_groups: groups.clone(),
+                    placement,
+                    segmentation: Some(Segmentation::new(segmentation)),
+                };
+                let want: BTreeMap<(String, String), MetricsMap> = emu
+                    .dataset()
+                    .stats(acc.id.as_str(), &q, now)
+                    .unwrap()
+                    .iter()
+                    .map(wire_stats)
+                    .flat_map(segments_of)
+                    .collect();
+                let fq = FactQuery::new(acc.id.clone(), entity, Granularity::Day, range)
+                    .placements([placement])
+                    .segmentation(Some(segmentation));
+                let got: BTreeMap<(String, String), MetricsMap> = store
+                    .read_stats(&fq)
+                    .unwrap()
+                    .into_iter()
+                    .flat_map(|r| r.data)
+                    .flat_map(segments_of)
+                    .collect();
+                for (key, w) in &want {
+                    let has_data = w.values().any(|v| !v.is_null());
+                    match got.get(key) {
+                        None if !has_data => {}
+                        None => {
+                            out.push(format!("{} {entity} {placement} {key:?}: missing", acc.id))
+                        }
+                        Some(g) => {
+                            let bad: Vec<_> = w
+                                .iter()
+                                .filter(|(k, v)| g.get(*k).cloned().unwrap_or_default() != **v)
+                                .map(|(k, v)| format!("{k}: want {v:?} got {:?}", g.get(k)))
+                                .take(2)
+                                .collect();
+                            if !bad.is_empty() {
+                                out.push(format!(
+                                    "{} {entity} {placement} {key:?}: {bad:?}",
+                                    acc.id
+                                ));
+                            }
+                        }
+                    }
+                }
+                for (key, g) in &got {
+                    if !want.contains_key(key) && g.values().any(|v| !v.is_null()) {
+                        out.push(format!(
+                            "{} {entity} {placement} {key:?}: unexpected",
+                            acc.id
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+type MetricsMap = BTreeMap<String, MetricValue>;
+
+/// Each segment of `e` keyed by entity id and segment value, with its metrics.
+fn segments_of(e: EntityStats) -> Vec<((String, String), MetricsMap)> {
+    e.id_data
+        .into_iter()
+        .map(|d| {
+            let segment = d.segment.map(|s| s.segment_value).unwrap_or_default();
+            let metrics = d
+                .metrics
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            ((e.id.clone(), segment), metrics)
+        })
+        .collect()
 }
 
 /// [`differences`] over each account's history up to the end of its local day at `now`.
