@@ -595,15 +595,18 @@ fn no_data_after_now() {
     assert!(r[0].rows[0].metrics.iter().all(|(_, v)| v.is_null()));
 }
 
+/// The account of `ds` that switched zones, and when.
+fn switching(ds: &Dataset) -> (&AccountData, DateTime<Utc>) {
+    ds.accounts()
+        .iter()
+        .find_map(|a| Some((a, a.timezone_switch_at?)))
+        .expect("an account that switched zones")
+}
+
 #[test]
 fn timezone_switch_leaves_a_gap_on_the_switch_day() {
     let ds = dataset(10);
-    let acc = ds
-        .accounts()
-        .iter()
-        .find(|a| a.timezone_switch_at.is_some())
-        .unwrap();
-    let switch = acc.timezone_switch_at.unwrap();
+    let (acc, switch) = switching(&ds);
     assert!(analytics_core::time::is_local_midnight(
         switch,
         acc.timezone
@@ -650,12 +653,7 @@ fn before_its_switch_an_account_is_in_its_former_zone() {
         }
     }
     let ds = Dataset::generate(10, &config);
-    let acc = ds
-        .accounts()
-        .iter()
-        .find(|a| a.timezone_switch_at.is_some())
-        .unwrap();
-    let switch = acc.timezone_switch_at.unwrap();
+    let (acc, switch) = switching(&ds);
     let prev = acc.previous_timezone.unwrap();
     assert_ne!(prev, acc.timezone);
     // The account object and the zone the server validates with.
