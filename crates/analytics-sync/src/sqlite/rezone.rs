@@ -3,20 +3,20 @@
 
 use std::collections::BTreeSet;
 
-use analytics_core::chrono::{DateTime, TimeDelta};
+use analytics_core::chrono::DateTime;
 use analytics_core::chrono_tz::Tz;
 use analytics_core::ids::AccountId;
-use analytics_core::time::{ceil_local_day, floor_local_day};
+use analytics_core::time::{is_local_midnight, next_local_midnight};
 use rusqlite::{Transaction, params};
 
 use crate::error::{Error, Result};
 
 /// The distinct buckets of `account`'s DAY facts and fetch states.
 const DAY_BUCKETS: &str = "\
-SELECT DISTINCT f.start_s, f.end_s FROM facts f JOIN series s ON s.series_id = f.series_id
+SELECT f.start_s, f.end_s FROM facts f JOIN series s ON s.series_id = f.series_id
 WHERE s.account_id = ?1 AND s.granularity = 'DAY'
 UNION
-SELECT DISTINCT b.start_s, b.end_s FROM fetched_buckets b JOIN fetch_scopes c ON c.scope_id = b.scope_id
+SELECT b.start_s, b.end_s FROM fetched_buckets b JOIN fetch_scopes c ON c.scope_id = b.scope_id
 WHERE c.account_id = ?1 AND c.granularity = 'DAY'";
 
 const DROP_FACTS: &str = "\
@@ -27,17 +27,16 @@ const DROP_STATES: &str = "\
 DELETE FROM fetched_buckets WHERE start_s = ?2 AND end_s = ?3 AND scope_id IN
   (SELECT scope_id FROM fetch_scopes WHERE account_id = ?1 AND granularity = 'DAY')";
 
-/// Runs keep their zone: those of another zone go whole.
+/// Runs keep their zone: those of another zone go whole (each returns the buckets it held).
 const DROP_RUNS: &str = "\
 DELETE FROM null_runs WHERE tz <> ?2 AND series_id IN
-  (SELECT series_id FROM series WHERE account_id = ?1 AND granularity = 'DAY')";
+  (SELECT series_id FROM series WHERE account_id = ?1 AND granularity = 'DAY')
+RETURNING buckets";
 
 /// Whether `[start, end)` (unix seconds) is one local day of `tz`.
 fn is_day_of(start: i64, end: i64, tz: Tz) -> bool {
-    let Some(s) = DateTime::from_timestamp(start, 0) else {
-        return false;
-    };
-    floor_local_day(s, tz) == s && ceil_local_day(s + TimeDelta::seconds(1), tz).timestamp() == end
+    DateTime::from_timestamp(start, 0)
+        .is_some_and(|s| is_local_midnight(s, tz) && next_local_midnight(s, tz).timestamp() == end)
 }
 
 /// Drops `account`'s DAY facts, fetch states and null runs that are not days of `tz`; returns
@@ -55,18 +54,14 @@ pub(crate) fn drop_other_zone_days(
                 .collect()
         })
         .map_err(db())?;
-    let mut dropped = 0_u64;
-    let runs: i64 = tx
-        .query_row(
-            "SELECT COALESCE(SUM(buckets), 0) FROM null_runs WHERE tz <> ?2 AND series_id IN
-               (SELECT series_id FROM series WHERE account_id = ?1 AND granularity = 'DAY')",
-            params![account.as_str(), tz.name()],
-            |r| r.get(0),
-        )
+    let runs: Vec<i64> = tx
+        .prepare(DROP_RUNS)
+        .and_then(|mut s| {
+            s.query_map(params![account.as_str(), tz.name()], |r| r.get(0))?
+                .collect()
+        })
         .map_err(db())?;
-    dropped += u64::try_from(runs).unwrap_or(0);
-    tx.execute(DROP_RUNS, params![account.as_str(), tz.name()])
-        .map_err(db())?;
+    let mut dropped: u64 = runs.iter().map(|n| u64::try_from(*n).unwrap_or(0)).sum();
     let mut facts = tx.prepare(DROP_FACTS).map_err(db())?;
     let mut states = tx.prepare(DROP_STATES).map_err(db())?;
     for (start, end) in buckets.into_iter().filter(|(s, e)| !is_day_of(*s, *e, tz)) {

@@ -105,6 +105,15 @@ fn query(granularity: Granularity, window: TimeRange) -> FactQuery {
     FactQuery::new(acct(), EntityType::LineItem, granularity, window)
 }
 
+/// Runs `ingest`, which must change no row and leave the store as it was; its summary.
+fn changes_nothing(s: &SqliteStore, ingest: impl FnOnce() -> IngestSummary) -> IngestSummary {
+    let before = dump(s);
+    let summary = ingest();
+    assert_eq!(summary.rows_changed, 0);
+    assert_eq!(dump(s), before);
+    summary
+}
+
 /// Everything the store holds about facts and buckets, in key order.
 fn dump(s: &SqliteStore) -> Vec<String> {
     let conn = s.conn();
@@ -302,11 +311,8 @@ fn writing_the_same_response_twice_changes_nothing() {
     assert_eq!(first.rows_written, 12);
     assert_eq!(first.rows_changed, 12);
     assert_eq!(first.buckets_written, 12, "2 entities x 2 groups x 3 days");
-    let before = dump(&s);
-    let second = s.ingest(&acct(), &r, Los_Angeles, at, &P).unwrap();
+    let second = changes_nothing(&s, || s.ingest(&acct(), &r, Los_Angeles, at, &P).unwrap());
     assert_eq!(second.rows_written, 12);
-    assert_eq!(second.rows_changed, 0);
-    assert_eq!(dump(&s), before);
 }
 
 #[test]
@@ -409,11 +415,8 @@ fn a_newer_fetch_replaces_values_and_an_older_one_changes_nothing() {
     let states = s.bucket_states(&query(Granularity::Hour, w)).unwrap();
     assert!(states.iter().all(|b| b.fetched_at == t2));
     // The early fetch arriving late changes nothing.
-    let before = dump(&s);
-    let stale = s.ingest(&acct(), &early, UTC, t1, &P).unwrap();
-    assert_eq!(stale.rows_changed, 0);
+    let stale = changes_nothing(&s, || s.ingest(&acct(), &early, UTC, t1, &P).unwrap());
     assert_eq!(stale.rows_stale, 6);
-    assert_eq!(dump(&s), before);
     assert_eq!(s.read_stats(&q).unwrap()[0].data, later.data);
 }
 
@@ -1331,34 +1334,35 @@ fn long_response(w: TimeRange, f: impl Fn(usize) -> i64) -> StatsResponse {
     )
 }
 
-/// Every fact: entity, metric, bucket start, value, fetch.
-fn facts(s: &SqliteStore) -> Vec<(String, String, i64, Option<i64>, i64)> {
+/// The rows of `sql`, each read as a tuple.
+fn select<T>(s: &SqliteStore, sql: &str) -> Vec<T>
+where
+    T: for<'r> TryFrom<&'r rusqlite::Row<'r>, Error = rusqlite::Error>,
+{
     let conn = s.conn();
-    let mut stmt = conn
-        .prepare(
-            "SELECT s.entity_id, s.metric, f.start_s, f.value, f.fetched_us
-             FROM series s JOIN facts f ON f.series_id = s.series_id ORDER BY 1, 2, 3",
-        )
-        .unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
     stmt.query_map([], |r| r.try_into())
         .unwrap()
         .map(Result::unwrap)
         .collect()
 }
 
+/// Every fact: entity, metric, bucket start, value, fetch.
+fn facts(s: &SqliteStore) -> Vec<(String, String, i64, Option<i64>, i64)> {
+    select(
+        s,
+        "SELECT s.entity_id, s.metric, f.start_s, f.value, f.fetched_us
+         FROM series s JOIN facts f ON f.series_id = s.series_id ORDER BY 1, 2, 3",
+    )
+}
+
 /// Every run of null buckets: entity, metric, start, end, buckets, fetch.
 fn runs(s: &SqliteStore) -> Vec<(String, String, i64, i64, i64, i64)> {
-    let conn = s.conn();
-    let mut stmt = conn
-        .prepare(
-            "SELECT s.entity_id, s.metric, r.start_s, r.end_s, r.buckets, r.fetched_us
-             FROM series s JOIN null_runs r ON r.series_id = s.series_id ORDER BY 1, 2, 3",
-        )
-        .unwrap();
-    stmt.query_map([], |r| r.try_into())
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    select(
+        s,
+        "SELECT s.entity_id, s.metric, r.start_s, r.end_s, r.buckets, r.fetched_us
+         FROM series s JOIN null_runs r ON r.series_id = s.series_id ORDER BY 1, 2, 3",
+    )
 }
 
 /// A run of a1's clicks, as [`runs`] lists it.
@@ -1545,12 +1549,10 @@ fn a_run_is_split_where_a_later_fetch_brings_values_and_reads_as_before() {
     );
     assert_eq!(s.counts(None).unwrap().rows, 4 * 150);
     // The first fetch arriving again, late: older than everything, it changes nothing.
-    let before = dump(&s);
-    let stale = s
-        .ingest(&acct(), &long_response(w, |i| i as i64), UTC, t1, &P)
-        .unwrap();
-    assert_eq!(stale.rows_changed, 0);
-    assert_eq!(dump(&s), before);
+    changes_nothing(&s, || {
+        s.ingest(&acct(), &long_response(w, |i| i as i64), UTC, t1, &P)
+            .unwrap()
+    });
 }
 
 #[test]
