@@ -357,6 +357,10 @@ struct View {
     /// `None` when the known window has ended and the next one has not reported yet: a fresh
     /// window of `limit` is assumed.
     reset: Option<DateTime<Utc>>,
+    /// Whether `reset` is the client's guess rather than a server's header: charged while no
+    /// window was known, the budget is held for one fallback wait at most, and any header
+    /// replaces the guess.
+    assumed: bool,
 }
 
 /// The client side of the rate-limit buckets of one endpoint: fed from response headers, it
@@ -428,18 +432,32 @@ impl RateLimitAccountant {
     }
 
     /// The client's current picture of `scope`'s bucket at `now`, if the bucket has reported:
-    /// the reset is `None` once the last known window has ended.
+    /// the reset is `None` once the last known window has ended (until a response reports the
+    /// next one).
     pub fn view(
         &self,
         scope: RateLimitScope,
         now: DateTime<Utc>,
     ) -> Option<(u32, Option<DateTime<Utc>>)> {
         let v = self.current(scope.index(), now)?;
-        Some((v.remaining, v.reset))
+        Some((v.remaining, v.reset.filter(|_| !v.assumed)))
     }
 
     fn expired(&self, reset: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-        now >= reset + self.margin
+        now >= self.late(reset)
+    }
+
+    /// `reset` plus the margin, saturating: a reset header can name any instant.
+    fn late(&self, reset: DateTime<Utc>) -> DateTime<Utc> {
+        reset
+            .checked_add_signed(self.margin)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// `now` plus the fallback wait, saturating.
+    fn after_fallback(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now.checked_add_signed(self.fallback_wait)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// The view of bucket `i` at `now`, rolled over to a fresh window once its reset passed.
@@ -450,6 +468,7 @@ impl RateLimitAccountant {
                 limit: v.limit,
                 remaining: v.limit,
                 reset: None,
+                assumed: false,
             },
             _ => v,
         })
@@ -480,7 +499,7 @@ impl RateLimitAccountant {
             match v.reset {
                 // The window ends before the budget frees up: wait for its reset.
                 Some(r) if v.limit > self.in_flight => {
-                    let at = r + self.margin;
+                    let at = self.late(r);
                     wait_until = Some(wait_until.map_or(at, |w| w.max(at)));
                 }
                 _ => await_response = true,
@@ -490,7 +509,7 @@ impl RateLimitAccountant {
             (Some(at), _) => Readiness::WaitUntil(at),
             (None, true) if self.in_flight > 0 => Readiness::AwaitResponse,
             // No budget and nothing in flight (a bucket with a limit of 0).
-            (None, true) => Readiness::WaitUntil(now + self.fallback_wait),
+            (None, true) => Readiness::WaitUntil(self.after_fallback(now)),
             (None, false) => Readiness::Ready,
         }
     }
@@ -505,10 +524,19 @@ impl RateLimitAccountant {
     }
 
     /// Charges one request that ended without telling which window counted it.
+    ///
+    /// A bucket whose window is unknown (its last reset passed) is given a guessed one, ending
+    /// a fallback wait from now: the charges then lapse with it. Without that guess, a run of
+    /// failures as long as the limit (an outage) would leave the budget at zero with no reset
+    /// to wait for and no request allowed to learn one, and the client would wait forever.
     fn charge_unreported(&mut self, now: DateTime<Utc>) {
         for i in 0..self.views.len() {
             if let Some(mut v) = self.current(i, now) {
                 v.remaining = v.remaining.saturating_sub(1);
+                if v.reset.is_none() {
+                    v.reset = Some(self.after_fallback(now));
+                    v.assumed = true;
+                }
                 self.views[i] = Some(v);
             }
         }
@@ -525,6 +553,7 @@ impl RateLimitAccountant {
                         limit: h.limit(),
                         remaining: h.limit(),
                         reset: None,
+                        assumed: false,
                     });
                 }
                 continue;
@@ -533,13 +562,17 @@ impl RateLimitAccountant {
                 limit: h.limit(),
                 remaining: h.remaining(),
                 reset: Some(h.reset()),
+                assumed: false,
             };
             let next = match self.current(i, now) {
+                // A guessed window gives way to any window the server reports.
+                Some(v) if v.assumed => fresh,
                 Some(v) => match v.reset {
                     Some(r) if r == h.reset() => View {
                         limit: h.limit(),
                         remaining: v.remaining.min(h.remaining()),
                         reset: v.reset,
+                        assumed: false,
                     },
                     Some(r) if r > h.reset() => v,
                     _ => fresh,
@@ -579,9 +612,9 @@ impl RateLimitAccountant {
             .map(|(_, h)| h.reset())
             .max();
         let until = match exhausted.or_else(|| observed.iter().map(|(_, h)| h.reset()).max()) {
-            Some(reset) if reset > now => reset + self.margin,
+            Some(reset) if reset > now => self.late(reset),
             Some(_) => now + Self::MIN_WAIT,
-            None => now + self.fallback_wait,
+            None => self.after_fallback(now),
         };
         // The exhausted buckets stay at zero until their reset.
         for (scope, h) in observed.iter().filter(|(_, h)| h.remaining() == 0) {
@@ -593,6 +626,26 @@ impl RateLimitAccountant {
                 v.remaining = 0;
             }
         }
+        self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    /// A 429 arrived at `now` that a bucket this accountant does not follow refused (say, the
+    /// account-level bucket of an endpoint the client counts at the user level only):
+    /// `observed` (this accountant's own headers) is taken like any response, and every request
+    /// is held until `reset` (plus the margin), the refusing bucket's reset. A reset that is
+    /// not in the future holds for [`Self::MIN_WAIT`].
+    pub fn handle_refused_elsewhere(
+        &mut self,
+        now: DateTime<Utc>,
+        observed: &ObservedLimits,
+        reset: DateTime<Utc>,
+    ) {
+        self.handle_response(now, observed);
+        let until = if reset > now {
+            self.late(reset)
+        } else {
+            now + Self::MIN_WAIT
+        };
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
     }
 
@@ -1169,6 +1222,57 @@ mod tests {
             z.poll_ready(now + secs(1)),
             Readiness::WaitUntil(now + secs(61))
         );
+    }
+
+    #[test]
+    fn an_outage_after_a_known_window_ends_does_not_block_forever() {
+        let now = t("2024-05-01T10:00:00Z");
+        let reset = now + secs(900);
+        let fallback = secs(900);
+        let mut a = RateLimitAccountant::new(fallback);
+        a.handle_sent(now);
+        a.handle_response(now, &user(RateLimitStatus::new(250, 249, reset)));
+        // The window ends, then 250 requests fail without a response (the API unreachable).
+        let outage = reset + secs(10);
+        for _ in 0..250 {
+            assert_eq!(a.poll_ready(outage), Readiness::Ready);
+            a.handle_sent(outage);
+            a.handle_failed(outage);
+        }
+        assert_eq!(a.view(RateLimitScope::User, outage), Some((0, None)));
+        // The budget is held for one fallback wait at most, then a request may go out again.
+        assert_eq!(
+            a.poll_ready(outage + secs(60)),
+            Readiness::WaitUntil(outage + fallback)
+        );
+        assert_eq!(a.poll_ready(outage + fallback), Readiness::Ready);
+        // A header replaces the guess at once, even one whose reset is earlier than it.
+        let mut b = a.clone();
+        let real = outage + secs(300);
+        b.handle_sent(outage);
+        b.handle_response(outage, &user(RateLimitStatus::new(250, 240, real)));
+        assert_eq!(
+            b.view(RateLimitScope::User, outage),
+            Some((240, Some(real)))
+        );
+        assert_eq!(b.poll_ready(outage), Readiness::Ready);
+    }
+
+    #[test]
+    fn resets_at_the_end_of_time_do_not_overflow() {
+        let now = t("2024-05-01T10:00:00Z");
+        let far = DateTime::<Utc>::MAX_UTC;
+        let mut a = RateLimitAccountant::new(TimeDelta::MAX).with_margin(secs(5));
+        a.handle_sent(now);
+        a.handle_response(now, &user(RateLimitStatus::new(2, 0, far)));
+        assert_eq!(a.poll_ready(now), Readiness::WaitUntil(far));
+        a.handle_sent(now);
+        a.handle_too_many_requests(now, &user(RateLimitStatus::new(2, 0, far)));
+        assert_eq!(a.poll_ready(now), Readiness::WaitUntil(far));
+        let mut b = RateLimitAccountant::new(TimeDelta::MAX);
+        b.handle_sent(now);
+        b.handle_too_many_requests(now, &ObservedLimits::none());
+        assert_eq!(b.poll_ready(now), Readiness::WaitUntil(far));
     }
 
     #[test]

@@ -220,6 +220,15 @@ impl Limits {
                     .get(scope)
                     .is_some_and(|s: analytics_core::limits::RateLimitStatus| s.remaining() == 0)
             };
+            // The account-level bucket of a family the client counts at the user level only
+            // (the spec has account-level headers on every GET): its refusal holds the user
+            // bucket until its reset, instead of sending again at once.
+            let untracked = |observed: &ObservedLimits| {
+                observed
+                    .get(RateLimitScope::Account)
+                    .filter(|s| key.account.is_none() && s.remaining() == 0)
+                    .map(|s| s.reset())
+            };
             for (scope, accountant) in buckets {
                 let Some(acc) = accountant else { continue };
                 match end {
@@ -229,8 +238,12 @@ impl Limits {
                             !RateLimitScope::ALL.iter().any(|&s| exhausted(observed, s));
                         let blocked = exhausted(observed, scope)
                             || (none_exhausted && scope == RateLimitScope::User);
+                        let elsewhere =
+                            untracked(observed).filter(|_| scope == RateLimitScope::User);
                         if blocked {
                             acc.handle_too_many_requests(now, &only(observed, scope));
+                        } else if let Some(reset) = elsewhere {
+                            acc.handle_refused_elsewhere(now, &only(observed, scope), reset);
                         } else {
                             acc.handle_response(now, &only(observed, scope));
                         }
@@ -384,6 +397,26 @@ mod tests {
             BucketKey::new(EndpointFamily::SyncStats, Some(&acc)),
             BucketKey::new(EndpointFamily::SyncStats, None)
         );
+    }
+
+    #[test]
+    fn a_429_of_an_untracked_account_bucket_holds_the_family_until_its_reset() {
+        let (_, limits) = setup();
+        let acc = AccountId::new("acc1").unwrap();
+        // Sync stats are counted at the user level only; the account bucket refuses.
+        let key = BucketKey::new(EndpointFamily::SyncStats, Some(&acc));
+        let observed = user(250, 200, 1_900).with(
+            RateLimitScope::Account,
+            RateLimitStatus::new(100, 0, at(1_300)),
+        );
+        send(&limits, &key, 1_000).handle_too_many_requests(&observed);
+        assert_eq!(limits.try_send(&key, at(1_001)), Gate::Until(at(1_300)));
+        // The user bucket keeps what its own header said.
+        assert_eq!(
+            limits.view(EndpointFamily::SyncStats, at(1_001)),
+            Some((200, Some(at(1_900))))
+        );
+        send(&limits, &key, 1_300).handle_response(&user(250, 199, 1_900));
     }
 
     #[test]
