@@ -194,9 +194,12 @@ impl FinalityPolicy {
         // A bucket is unsettled iff end + horizon > now, i.e. end > cutoff. The first such
         // bucket is the one containing the cutoff (its end is after it; the previous one ends
         // at or before it).
+        // Saturates at the Unix epoch (no ad served before it): near chrono's own limits a
+        // local date has no instant.
         let cutoff = now
             .checked_sub_signed(self.horizon(scope))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+            .max(DateTime::<Utc>::UNIX_EPOCH);
         let (start, end) = match granularity {
             Granularity::Hour | Granularity::Total => (floor_hour(cutoff), ceil_hour(now)),
             Granularity::Day => (floor_local_day(cutoff, tz), ceil_local_day(now, tz)),
@@ -327,6 +330,20 @@ mod tests {
     }
 
     const P: FinalityPolicy = FinalityPolicy::new();
+
+    #[test]
+    fn a_horizon_past_the_start_of_time_saturates_at_the_epoch() {
+        use chrono_tz::America::Los_Angeles;
+        let p = FinalityPolicy::new().with_billing_window(TimeDelta::MAX);
+        let now = t("2024-05-01T10:20:00Z");
+        for g in Granularity::ALL {
+            let w = p
+                .refetch_window(now, *g, Los_Angeles, FinalityScope::MetricsAndBilledSpend)
+                .unwrap();
+            assert!(w.start() <= DateTime::<Utc>::UNIX_EPOCH, "{g:?} {w:?}");
+            assert!(w.end() >= now);
+        }
+    }
 
     #[test]
     fn metrics_are_final_exactly_24_hours_after_the_end() {

@@ -50,3 +50,26 @@ pub use wire::{MetricValue, Metrics, StatsResponse};
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+/// What the unit tests of several modules share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use chrono_tz::Tz;
+    use chrono_tz::{America, Asia, Australia, Europe, UTC};
+
+    /// The zones property tests draw from: DST north and south, none, offsets that are not
+    /// whole hours (half and three quarters; Lord Howe moves its clocks by half an hour), and
+    /// a zone whose DST changes once fell at midnight (São Paulo).
+    pub(crate) const ZONES: [Tz; 10] = [
+        America::Los_Angeles,
+        Europe::London,
+        Australia::Sydney,
+        Asia::Tokyo,
+        UTC,
+        Asia::Kolkata,
+        Asia::Kathmandu,
+        Australia::Lord_Howe,
+        America::St_Johns,
+        America::Sao_Paulo,
+    ];
+}

@@ -167,7 +167,10 @@ impl Grid {
         now: DateTime<Utc>,
         with_infos: bool,
     ) -> Self {
-        let hour0 = range.start().timestamp().div_euclid(HOUR_SECS);
+        // The hours that start inside the range. Bounds are whole hours except the local
+        // midnights of a zone whose offset is not (Asia/Kolkata: 18:30 UTC): there each UTC
+        // hour counts in the local day its start falls in, so adjacent days never share one.
+        let hour0 = (range.start().timestamp() + HOUR_SECS - 1).div_euclid(HOUR_SECS);
         let hour_end = (range.end().timestamp() + HOUR_SECS - 1).div_euclid(HOUR_SECS);
         let n_hours = (hour_end - hour0).max(0) as usize;
         let buckets: Vec<TimeRange> = range.buckets(granularity, acc.zone_at(now).0).collect();

@@ -559,6 +559,65 @@ fn day_buckets_follow_local_midnights_across_dst() {
     }
 }
 
+/// In a zone whose offset is not whole hours (Kolkata, +05:30) days start at 18:30 UTC: each
+/// UTC hour counts in the day its start falls in, whatever range the request covers, and a
+/// DAY is the sum of those hours.
+#[test]
+fn days_off_the_hour_hold_the_hours_that_start_in_them() {
+    use analytics_core::chrono_tz::Asia::Kolkata;
+    use analytics_core::time::{add_local_days, ceil_hour};
+    let mut config = analytics_emulator::DatasetConfig::default();
+    config.accounts[0].timezone = Kolkata;
+    config.accounts[0].timezone_switch = None;
+    let ds = Dataset::generate(8, &config);
+    let now = anchor();
+    let acc = &ds.accounts()[0];
+    let id = [acc.id.as_str()];
+    let start = local_midnight(NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(), Kolkata);
+    assert_eq!(
+        start,
+        DateTime::parse_from_rfc3339("2026-03-31T18:30:00Z").unwrap()
+    );
+    let q = |from, to, g| {
+        query(
+            EntityType::Account,
+            &id,
+            from,
+            to,
+            g,
+            &[MetricGroup::Engagement],
+            Placement::AllOnTwitter,
+        )
+    };
+    let day = |from, days| {
+        let to = add_local_days(from, days, Kolkata);
+        series(
+            &ds.stats(acc.id.as_str(), &q(from, to, Granularity::Day), now)
+                .unwrap()[0],
+            "impressions",
+            days as usize,
+        )
+    };
+    let three = day(start, 3);
+    // Each day alone, and the last two together, read the same as the three together.
+    let second = add_local_days(start, 1, Kolkata);
+    assert_eq!(day(start, 1)[0], three[0]);
+    assert_eq!(day(second, 2), three[1..]);
+    // A day is the sum of the UTC hours that start in it: 19:00 to 18:00 UTC.
+    for (i, d) in three.iter().enumerate() {
+        let from = ceil_hour(add_local_days(start, i as u64, Kolkata));
+        let to = ceil_hour(add_local_days(start, i as u64 + 1, Kolkata));
+        let hours = series(
+            &ds.stats(acc.id.as_str(), &q(from, to, Granularity::Hour), now)
+                .unwrap()[0],
+            "impressions",
+            24,
+        );
+        assert_eq!(*d, hours.iter().sum::<i64>(), "day {i}");
+        assert!(*d > 0);
+    }
+}
+
 #[test]
 fn no_data_after_now() {
     let ds = dataset(9);

@@ -4,6 +4,7 @@ mod consistency;
 mod faults;
 mod finality;
 mod modes;
+mod offset;
 mod recheck;
 mod resume;
 mod schedule;
