@@ -420,6 +420,49 @@ pub struct Job {
     pub platform: Option<String>,
 }
 
+impl Job {
+    /// Whether this job was made for `request`: the same entity type, set of ids, range,
+    /// granularity, set of metric groups, placement and segmentation.
+    pub fn is_for(&self, request: &crate::request::ValidStats) -> bool {
+        fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+            v.sort_unstable();
+            v
+        }
+        let ids = sorted(self.entity_ids.iter().map(String::as_str).collect());
+        let want_ids = sorted(request.entity_ids().iter().map(|i| i.as_str()).collect());
+        let groups = |v: &[MetricGroup]| sorted(v.iter().map(|g| g.as_str()).collect::<Vec<_>>());
+        let seg = request.segmentation();
+        self.entity == request.entity()
+            && ids == want_ids
+            && self.start_time == request.range().start()
+            && self.end_time == request.range().end()
+            && self.granularity == request.granularity()
+            && groups(&self.metric_groups) == groups(request.metric_groups())
+            && self.placement == request.placement()
+            && self.segmentation_type == seg.map(|s| s.segmentation_type)
+            && self.country.as_deref() == seg.and_then(|s| s.country.as_deref())
+            && self.platform.as_deref() == seg.and_then(|s| s.platform.as_deref())
+    }
+}
+
+/// The job of `jobs` (an account's job list) that a create of `request` sent at `since` may
+/// have made when its answer was lost (a 500, 502, 504, a timeout): the newest one made for
+/// the request since then, less five minutes of clock difference, that did not fail or get
+/// cancelled. `None` means the create most likely made nothing (a list can lag behind a create,
+/// so it is not proof).
+pub fn find_made_job<'a>(
+    jobs: &'a [Job],
+    request: &crate::request::ValidStats,
+    since: DateTime<Utc>,
+) -> Option<&'a Job> {
+    let from = since - chrono::TimeDelta::minutes(5);
+    jobs.iter()
+        .filter(|j| j.created_at >= from)
+        .filter(|j| !matches!(j.status, JobStatus::Failed | JobStatus::Cancelled))
+        .filter(|j| j.is_for(request))
+        .max_by_key(|j| (j.created_at, j.id))
+}
+
 /// A response holding one job: create (POST) and cancel (DELETE).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResponse {
@@ -544,6 +587,65 @@ mod tests {
     use super::*;
     use crate::error::{ErrorCode, ErrorEnvelope};
     use serde_json::json;
+
+    fn request() -> crate::request::ValidStats {
+        crate::request::StatsQuery {
+            entity: EntityType::LineItem,
+            entity_ids: vec!["a".parse().unwrap(), "b".parse().unwrap()],
+            start_time: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 4, 1, 0, 0, 0).unwrap(),
+            end_time: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 4, 2, 0, 0, 0).unwrap(),
+            granularity: Granularity::Hour,
+            metric_groups: vec![MetricGroup::Engagement, MetricGroup::Billing],
+            placement: Placement::AllOnTwitter,
+            segmentation: None,
+        }
+        .validate(chrono_tz::UTC, crate::request::StatsEndpoint::Async)
+        .unwrap()
+    }
+
+    fn job_for(
+        r: &crate::request::ValidStats,
+        id: u64,
+        created: DateTime<Utc>,
+        status: JobStatus,
+    ) -> Job {
+        Job {
+            id: JobId(id),
+            id_str: id.to_string(),
+            account_id: "acc".into(),
+            status,
+            url: None,
+            expires_at: None,
+            created_at: created,
+            updated_at: None,
+            start_time: r.range().start(),
+            end_time: r.range().end(),
+            entity: r.entity(),
+            entity_ids: vec!["b".into(), "a".into()],
+            placement: r.placement(),
+            granularity: r.granularity(),
+            metric_groups: vec![MetricGroup::Billing, MetricGroup::Engagement],
+            segmentation_type: None,
+            country: None,
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn finds_the_job_a_lost_create_made() {
+        let r = request();
+        let t0 = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 4, 15, 12, 0, 0).unwrap();
+        let old = job_for(&r, 1, t0 - chrono::TimeDelta::hours(1), JobStatus::Success);
+        let failed = job_for(&r, 2, t0, JobStatus::Failed);
+        let made = job_for(&r, 3, t0 + chrono::TimeDelta::seconds(1), JobStatus::Queued);
+        let mut other = job_for(&r, 4, t0 + chrono::TimeDelta::seconds(2), JobStatus::Queued);
+        other.placement = Placement::PublisherNetwork;
+        let jobs = [old.clone(), failed, made.clone(), other];
+        assert_eq!(find_made_job(&jobs, &r, t0), Some(&made));
+        assert_eq!(find_made_job(&jobs[..2], &r, t0), None);
+        assert!(old.is_for(&r));
+        assert!(!jobs[3].is_for(&r));
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

@@ -175,7 +175,8 @@ impl Client {
     }
 
     /// The last `x-concurrent-job-limit` / `-remaining` the API reported for `account`'s job
-    /// slots, if a job response carried them.
+    /// slots, if a job response carried them. A 400 `TOO_MANY_JOBS` without them sets the
+    /// remaining slots to 0: what was recorded before is known to be stale.
     pub fn job_slots(&self, account: &AccountId) -> Option<SlotsStatus> {
         self.inner
             .job_slots

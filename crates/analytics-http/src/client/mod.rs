@@ -114,7 +114,7 @@ use std::time::Duration;
 
 use analytics_core::chrono::{TimeDelta, Utc};
 use analytics_core::chrono_tz::Tz;
-use analytics_core::error::ErrorEnvelope;
+use analytics_core::error::{ErrorCode, ErrorEnvelope};
 use analytics_core::ids::AccountId;
 use analytics_core::limits::{
     HEADER_JOB_LIMIT, HEADER_JOB_REMAINING, ObservedLimits, RateLimitWindow, SlotsStatus,
@@ -624,20 +624,42 @@ impl Client {
         }
     }
 
-    fn record_slots(&self, account: Option<&AccountId>, headers: &HeaderMap) {
-        let Some(account) = account else { return };
+    /// Records the job-slot headers of a response about `account`'s jobs; whether it had them.
+    fn record_slots(&self, account: Option<&AccountId>, headers: &HeaderMap) -> bool {
+        let Some(account) = account else {
+            return false;
+        };
         let (Some(l), Some(r)) = (
             header(headers, HEADER_JOB_LIMIT),
             header(headers, HEADER_JOB_REMAINING),
         ) else {
-            return;
+            return false;
         };
-        if let Some(s) = SlotsStatus::from_header_values(l, r) {
-            self.inner
-                .job_slots
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(account.clone(), s);
+        let Some(s) = SlotsStatus::from_header_values(l, r) else {
+            return false;
+        };
+        self.inner
+            .job_slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(account.clone(), s);
+        true
+    }
+
+    /// A `TOO_MANY_JOBS` refusal without job-slot headers: whatever was recorded for
+    /// `account` is stale (the API just said no slot is free), so it now shows none free.
+    /// Otherwise a caller pacing creates by [`job_slots`](Self::job_slots) would read the
+    /// free slots of an older response and create again at once.
+    fn refuse_slots(&self, account: Option<&AccountId>) {
+        let Some(account) = account else { return };
+        if let Some(s) = self
+            .inner
+            .job_slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(account)
+        {
+            *s = SlotsStatus::new(s.limit(), 0);
         }
     }
 
@@ -697,7 +719,7 @@ impl Client {
                             p.handle_response(&observed);
                         }
                     }
-                    self.record_slots(req.slots_of.as_ref(), headers);
+                    let slots_seen = self.record_slots(req.slots_of.as_ref(), headers);
                     let retry_after = header(headers, RETRY_AFTER.as_str())
                         .and_then(|v| parse_retry_after(v, now));
                     if status.is_success() {
@@ -719,6 +741,11 @@ impl Client {
                         let api_errors = serde_json::from_slice::<ErrorEnvelope>(&body)
                             .map(|env| env.errors)
                             .unwrap_or_default();
+                        if !slots_seen
+                            && api_errors.iter().any(|a| a.code == ErrorCode::TooManyJobs)
+                        {
+                            self.refuse_slots(req.slots_of.as_ref());
+                        }
                         (
                             Attempt::Status(status.as_u16()),
                             Error::from_status(status, api_errors),

@@ -3,10 +3,11 @@
 //!
 //! Result files are almost entirely arrays of small integers. `serde_json` reads them through
 //! `deserialize_any` and a visitor per element; this parser reads the row's usual shape
-//! directly (integers read a word of eight bytes at a time, series allocated at the
-//! response's length) and is several times faster. It is resumable ([`RowParser`]): fed the
-//! row's bytes as they arrive, it goes on from its last checkpoint, finds where the row ends,
-//! and needs none of the bytes before the checkpoint. It accepts a strict subset of what
+//! directly (integers read a word of eight bytes at a time, each series allocated at the
+//! length of the one before it, which in a real file is the response's length) and is several
+//! times faster. It is resumable ([`RowParser`]): fed the row's bytes as they arrive, it goes
+//! on from its last checkpoint, finds where the row ends, and needs none of the bytes before
+//! the checkpoint. It accepts a strict subset of what
 //! `serde_json::from_slice::<IdData>` accepts and gives the same value for it; anything else
 //! (an escape in a string, an unknown key, a number that is not a plain integer, a duplicate
 //! field, deep nesting) makes it step aside ([`Step::Slow`]), and the caller parses the row
@@ -21,11 +22,12 @@ use analytics_core::wire::{IdData, MetricValue, Metrics, Segment};
 /// The deepest nesting of metric objects taken (conversion metrics nest two levels).
 const MAX_DEPTH: u32 = 8;
 
-/// The largest series capacity reserved up front from the hint.
-const MAX_RESERVE: usize = 1 << 16;
+/// The capacity of a row parser's first series, before any series has shown how long they
+/// are (at most the declared length): 8 KiB.
+const FIRST_RESERVE: usize = 1 << 10;
 
 /// Parses `row` (exactly one JSON object, from `{` to `}`, whitespace around it allowed),
-/// reserving `series_len` values per series; `None` when the row is outside the fast path.
+/// with `series_len` declared per series; `None` when the row is outside the fast path.
 #[cfg(test)]
 pub(super) fn parse_row(row: &[u8], series_len: usize) -> Option<IdData> {
     let mut p = RowParser::new();
@@ -81,7 +83,14 @@ enum Phase {
 /// serde.
 #[derive(Debug)]
 pub(super) struct RowParser {
-    reserve: usize,
+    /// The declared length of a series (`time_series_length`): the most reserved for one.
+    declared: usize,
+    /// The length of the last series read ([`FIRST_RESERVE`] before the first): the capacity
+    /// the next one gets, at most `declared`. A real file's series all have the declared
+    /// length, so each is allocated once at its size; a hostile file declaring a huge length
+    /// gets only what its values fill (each reservation is bounded by the values of the series
+    /// before it, at least two bytes of JSON each), never the declared length per series.
+    last_len: usize,
     /// Where the next call starts, in the row's bytes: a point between two values.
     at: usize,
     phase: Phase,
@@ -96,7 +105,8 @@ pub(super) struct RowParser {
 impl RowParser {
     pub(super) fn new() -> Self {
         Self {
-            reserve: 0,
+            declared: 0,
+            last_len: FIRST_RESERVE,
             at: 0,
             phase: Phase::Open,
             segment: None,
@@ -107,9 +117,10 @@ impl RowParser {
         }
     }
 
-    /// Starts a new row, reserving `series_len` values per series.
+    /// Starts a new row, whose series declare `series_len` values (a hint only: what is
+    /// reserved follows the series read so far, see `last_len`).
     pub(super) fn start(&mut self, series_len: usize) {
-        self.reserve = series_len.min(MAX_RESERVE);
+        self.declared = series_len;
         self.at = 0;
         self.phase = Phase::Open;
         self.segment = None;
@@ -274,7 +285,7 @@ impl RowParser {
                                 c.i += 1;
                                 self.key.clear();
                                 self.key.push_str(key);
-                                self.series = Vec::with_capacity(self.reserve);
+                                self.series = Vec::with_capacity(self.last_len.min(self.declared));
                                 self.phase = Phase::Series { first: true };
                             }
                             b'{' => {
@@ -296,6 +307,7 @@ impl RowParser {
                         series(c, &mut self.series, &mut self.at)?;
                     }
                     let v = std::mem::take(&mut self.series);
+                    self.last_len = v.len();
                     self.metrics
                         .insert(std::mem::take(&mut self.key), MetricValue::Series(v));
                     self.phase = Phase::MetricNext;
@@ -990,9 +1002,37 @@ mod tests {
         }
     }
 
+    fn capacity(r: &IdData, key: &str) -> usize {
+        match r.metrics.get(key) {
+            Some(MetricValue::Series(s)) => s.capacity(),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn reserves_at_most_the_cap() {
+    fn reserves_what_the_series_before_held_never_the_declared_length() {
         let r = parse_row(br#"{"metrics":{"a":[1]}}"#, usize::MAX).unwrap();
         assert_eq!(r.metrics.get("a"), Some(&MetricValue::Series(vec![1])));
+        assert!(capacity(&r, "a") <= FIRST_RESERVE);
+        // A declared length of 100000 and series of one value: the first series gets the
+        // first guess, the others what the one before held.
+        let mut p = RowParser::new();
+        for _ in 0..3 {
+            p.start(100_000);
+            let row = br#"{"metrics":{"a":[1],"b":[2],"c":[]}}"#;
+            let Step::Done(r, _) = p.resume(row) else {
+                panic!()
+            };
+            assert!(capacity(&r, "a") <= FIRST_RESERVE);
+            assert!(capacity(&r, "b") <= 4, "{}", capacity(&r, "b"));
+            assert!(capacity(&r, "c") <= 4, "{}", capacity(&r, "c"));
+        }
+        // A real file: every series at the declared length, each allocated once at its size.
+        let mut p = RowParser::new();
+        p.start(3);
+        let Step::Done(r, _) = p.resume(br#"{"metrics":{"a":[1,2,3],"b":[4,5,6]}}"#) else {
+            panic!()
+        };
+        assert_eq!((capacity(&r, "a"), capacity(&r, "b")), (3, 3));
     }
 }

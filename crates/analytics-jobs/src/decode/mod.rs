@@ -1463,6 +1463,67 @@ mod tests {
         assert!(!e.is_corrupt());
     }
 
+    /// The bytes of `i64` the series of `row` have reserved (capacity, not length).
+    fn reserved(row: &IdData) -> usize {
+        fn of(v: &MetricValue) -> usize {
+            match v {
+                MetricValue::Null => 0,
+                MetricValue::Series(s) => s.capacity() * size_of::<i64>(),
+                MetricValue::Object(o) => o.values().map(of).sum(),
+            }
+        }
+        row.metrics.iter().map(|(_, v)| of(v)).sum()
+    }
+
+    /// A hostile file: a small gzip declaring `time_series_length` 100000 with thousands of
+    /// short series. What the decoder reserves follows the values it reads, never the declared
+    /// length, so it stays within a few times the JSON it decoded (the bounded memory the
+    /// decode limits promise), whether the rows take the fast path or serde's.
+    #[test]
+    fn a_declared_length_reserves_nothing_the_values_do_not_fill() {
+        let rows: Vec<String> = (0..4000)
+            .map(|i| match i % 4 {
+                0 => format!(r#"{{"metrics":{{"a":[{i}],"b":[]}}}}"#),
+                1 => format!(r#"{{"segment":null,"metrics":{{"a":[1,2,3],"c":{{"x":[{i}]}}}}}}"#),
+                // An escape: serde's path.
+                2 => format!(r#"{{"metrics":{{"a\u0041":[{i}]}}}}"#),
+                _ => r#"{"metrics":{"a":null,"b":[7]}}"#.to_owned(),
+            })
+            .collect();
+        let doc = format!(
+            r#"{{"data_type":"stats","time_series_length":100000,"data":[{{"id":"a","id_data":[{}]}}]}}"#,
+            rows.join(",")
+        );
+        let file = gzip(doc.as_bytes());
+        assert!(file.len() < 64 << 10, "{}", file.len());
+        for size in [7, 4096, file.len()] {
+            let (mut total, mut largest) = (0usize, 0usize);
+            let mut d = ResultDecoder::new(
+                DecodeLimits::new(),
+                EachRow(|_: &str, row: IdData| {
+                    let r = reserved(&row);
+                    total += r;
+                    largest = largest.max(r);
+                    Ok(())
+                }),
+            );
+            for c in file.chunks(size) {
+                d.push(c).unwrap();
+            }
+            let (head, _) = d.finish().unwrap();
+            assert_eq!((head.time_series_length, head.rows), (100_000, 4000));
+            // Eight bytes a value against at least two of JSON: four times the JSON, and a
+            // first guess of a series' length.
+            let bound = 4 * head.decompressed_bytes as usize + (64 << 10);
+            assert!(
+                total <= bound,
+                "chunks of {size}: {total} bytes reserved for {} bytes of json",
+                head.decompressed_bytes
+            );
+            assert!(largest <= 64 << 10, "chunks of {size}: {largest}");
+        }
+    }
+
     #[test]
     fn errors_name_the_place() {
         let e = decode(

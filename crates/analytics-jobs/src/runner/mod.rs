@@ -9,10 +9,12 @@
 //! | situation | what the runner does |
 //! |---|---|
 //! | slots | keeps at most the account's free slots in flight: the `x-concurrent-job-limit-remaining` of the last job response ([`Client::job_slots`]) less the creates on their way, and never more than [`RunnerConfig::max_in_flight`] of its own |
-//! | 400 `TOO_MANY_JOBS` | waits for a slot (a poll that shows one of its jobs ended, or [`RunnerConfig::slot_wait`] when it holds none): never a failure |
+//! | 400 `TOO_MANY_JOBS` | waits for a slot (a poll that shows one of its jobs ended, or [`RunnerConfig::slot_wait`] when it holds none): never a failure. A refusal without job-slot headers makes the client's count of free slots 0 ([`Client::job_slots`]), so only a later response's headers, or the slot wait, lets a create go again |
 //! | polling | `job_ids` batches of at most 200 (taking turns when more are in flight), at intervals from [`RunnerConfig::poll`] that grow while nothing changes and start again when something does |
 //! | a job not listed (an empty first read, `data: []`) | polled again; only after [`RunnerConfig::max_missing_reads`] reads in a row is it counted lost and made again |
 //! | SUCCESS with `url: null` | polled again, for at most [`RunnerConfig::max_url_wait`] after its last change, then made again |
+//! | a job that stays QUEUED, PROCESSING or UPLOADING (or SUCCESS without a `url`) | polled, for at most [`RunnerConfig::max_job_wait`] after it was made; then cancelled (DELETE, freeing its slot) and made again, counting against [`RunnerConfig::max_job_attempts`]; then reported ([`FailureKind::TimedOut`]) |
+//! | status reads failing (500, 503, a timeout, after the client's own retries) | read again at the polling intervals; after [`RunnerConfig::max_status_failures`] in a row the run stops, cancels its jobs and returns [`RunError::PollFailures`] |
 //! | the file answers 404 just after SUCCESS | downloaded again after a backoff, up to [`RunnerConfig::max_download_attempts`] times, then the job is made again |
 //! | the file expired (404 after `expires_at`, or status EXPIRED) | the job is made again |
 //! | a corrupt file (bad gzip, cut short, not a stats response) or a broken transfer | downloaded again, up to [`RunnerConfig::max_download_attempts`] times, then reported ([`RunError::Failed`]) |
@@ -50,7 +52,7 @@ use analytics_core::limits::{Backoff, Jitter};
 use analytics_core::plan::Plan;
 use analytics_core::request::{JobListQuery, StatsEndpoint, ValidStats};
 use analytics_core::vocab::JobStatus;
-use analytics_core::wire::{Job, StatsResponse};
+use analytics_core::wire::{Job, StatsResponse, find_made_job};
 use analytics_http::SharedClock;
 use analytics_http::client::{Client, Sleeper, TokioSleeper};
 use futures_util::stream::FuturesUnordered;
@@ -74,7 +76,8 @@ pub struct RunnerConfig {
     pub max_creates_in_flight: usize,
     /// Results downloaded and decoded at once (default 4).
     pub max_downloads_in_flight: usize,
-    /// Jobs made per request before giving up on FAILED ones (default 3).
+    /// Jobs made per request before giving up on FAILED ones, or on ones that stayed
+    /// unfinished past [`max_job_wait`](Self::max_job_wait) (default 3).
     pub max_job_attempts: u32,
     /// Creates failing in a row (503, 429, uncertain) before giving up (default 6).
     pub max_create_failures: u32,
@@ -85,6 +88,18 @@ pub struct RunnerConfig {
     pub max_missing_reads: u32,
     /// How long a SUCCESS job may show `url: null` before it is made again (default 10 min).
     pub max_url_wait: TimeDelta,
+    /// How long a job may stay unfinished (QUEUED, PROCESSING, UPLOADING, or SUCCESS without
+    /// a `url`) after it was made, before the runner cancels it (DELETE) and makes it again;
+    /// each job counts against [`max_job_attempts`](Self::max_job_attempts), and when none
+    /// is left the request is reported ([`FailureKind::TimedOut`]). Measured on
+    /// [`clock`](Self::clock) from the create's answer (or the listing that found the job
+    /// of an uncertain create), checked at each status read and at the wait's end (default
+    /// 2 hours: the API's jobs can take many minutes, and a queue shared by 100 jobs longer).
+    pub max_job_wait: TimeDelta,
+    /// Status reads failing in a row with errors worth retrying (500, 503, timeouts, after
+    /// the client's own retries) before the run gives up ([`RunError::PollFailures`]), its
+    /// jobs cancelled (default 20: several minutes of failures at the polling intervals).
+    pub max_status_failures: u32,
     /// Intervals between status reads: from 1 s, times 1.5 while nothing changes, at most
     /// 30 s (equal jitter).
     pub poll: Backoff,
@@ -113,6 +128,8 @@ impl fmt::Debug for RunnerConfig {
             .field("max_download_attempts", &self.max_download_attempts)
             .field("max_missing_reads", &self.max_missing_reads)
             .field("max_url_wait", &self.max_url_wait)
+            .field("max_job_wait", &self.max_job_wait)
+            .field("max_status_failures", &self.max_status_failures)
             .field("poll", &self.poll)
             .field("retry", &self.retry)
             .field("slot_wait", &self.slot_wait)
@@ -139,6 +156,8 @@ impl RunnerConfig {
             max_download_attempts: 4,
             max_missing_reads: 10,
             max_url_wait: TimeDelta::minutes(10),
+            max_job_wait: TimeDelta::hours(2),
+            max_status_failures: 20,
             poll: Backoff::new(TimeDelta::seconds(1), 1.5, TimeDelta::seconds(30), 64)
                 .with_jitter(Jitter::Equal),
             retry: Backoff::new(TimeDelta::seconds(1), 2.0, TimeDelta::seconds(60), 64)
@@ -174,6 +193,8 @@ pub enum RetryReason {
     CreateUncertain,
     /// The job stopped being listed.
     JobLost,
+    /// The job stayed unfinished past [`RunnerConfig::max_job_wait`]: it was cancelled.
+    JobTimedOut,
 }
 
 /// Progress of a run.
@@ -255,12 +276,29 @@ pub enum RunOutput {
     Result(JobResult),
 }
 
+/// Why the runner gave a request up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The API refused the create for good (validation, 4xx other than `TOO_MANY_JOBS`).
+    Refused,
+    /// Every job made ended FAILED (or was cancelled by someone else, or expired, or lost).
+    JobFailed,
+    /// Creating the job kept failing (503, 429, no connection, uncertain creates).
+    CreateFailed,
+    /// The result file could not be downloaded or decoded.
+    Download,
+    /// Every job made stayed unfinished for [`RunnerConfig::max_job_wait`] (each was
+    /// cancelled).
+    TimedOut,
+}
+
 /// A request the runner gave up on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestFailure {
     index: usize,
     reason: String,
-    corrupt: bool,
+    kind: FailureKind,
 }
 
 impl RequestFailure {
@@ -274,9 +312,20 @@ impl RequestFailure {
         &self.reason
     }
 
+    /// Why it was given up.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
     /// Whether it was given up because its result file could not be downloaded or decoded.
     pub fn is_download(&self) -> bool {
-        self.corrupt
+        self.kind == FailureKind::Download
+    }
+
+    /// Whether it was given up because its jobs stayed unfinished past
+    /// [`RunnerConfig::max_job_wait`].
+    pub fn is_timed_out(&self) -> bool {
+        self.kind == FailureKind::TimedOut
     }
 }
 
@@ -309,6 +358,16 @@ pub enum RunError {
     /// cancelled.
     #[error("reading the account's jobs failed")]
     Poll(#[source] analytics_http::client::Error),
+    /// Reading the account's jobs failed [`RunnerConfig::max_status_failures`] times in a row
+    /// with errors worth retrying (500, 503, timeouts); the run's jobs were cancelled.
+    #[error("reading the account's jobs failed {failures} times in a row")]
+    PollFailures {
+        /// Status reads that failed in a row.
+        failures: u32,
+        /// The last failure.
+        #[source]
+        last: analytics_http::client::Error,
+    },
 }
 
 /// What a run did.
@@ -360,6 +419,8 @@ enum Outcome {
     Resolved(usize, Result<Option<Job>, ()>),
     Polled(Vec<JobId>, Result<Vec<Job>, analytics_http::client::Error>),
     Downloaded(usize, JobId, Result<StatsResponse, DownloadOutcome>),
+    /// A job past the job wait was cancelled (or the cancel failed: logged).
+    Cancelled(usize, JobId),
 }
 
 impl Runner {
@@ -431,6 +492,7 @@ impl Runner {
                         summary.downloads += 1;
                         others.push(self.download(index, job, url));
                     }
+                    Action::Cancel { index, job } => others.push(self.cancel(index, job)),
                 }
             }
             while let Some(e) = state.poll_event() {
@@ -474,8 +536,14 @@ impl Runner {
                 Outcome::Resolved(i, r) => state.handle_resolved(now, i, r),
                 Outcome::Polled(jobs, Ok(listed)) => state.handle_polled(now, &jobs, Ok(&listed)),
                 Outcome::Polled(jobs, Err(e)) if e.is_retryable() => {
-                    tracing::debug!(error = %e, "a status read failed; reading again later");
                     state.handle_polled(now, &jobs, Err(()));
+                    if let Some(failures) = state.status_reads_exhausted() {
+                        tracing::debug!(error = %e, failures, "status reads keep failing; stopping");
+                        drop(others);
+                        self.stop(&mut state, creates, &mut on_output).await;
+                        return Err(RunError::PollFailures { failures, last: e });
+                    }
+                    tracing::debug!(error = %e, "a status read failed; reading again later");
                 }
                 Outcome::Polled(_, Err(e)) => {
                     drop(others);
@@ -492,6 +560,7 @@ impl Runner {
                     }));
                 }
                 Outcome::Downloaded(i, _, Err(d)) => state.handle_downloaded(now, i, d),
+                Outcome::Cancelled(i, job) => state.handle_cancelled(i, job),
             }
             state.observe_slots(self.client.job_slots(&self.account));
         }
@@ -500,7 +569,13 @@ impl Runner {
             .into_iter()
             .map(|(index, g)| RequestFailure {
                 index,
-                corrupt: matches!(g, GiveUp::Download { .. }),
+                kind: match &g {
+                    GiveUp::Refused(_) => FailureKind::Refused,
+                    GiveUp::JobFailed { .. } => FailureKind::JobFailed,
+                    GiveUp::CreateFailed { .. } => FailureKind::CreateFailed,
+                    GiveUp::Download { .. } => FailureKind::Download,
+                    GiveUp::TimedOut { .. } => FailureKind::TimedOut,
+                },
                 reason: match g {
                     GiveUp::Refused(m) => format!("the job was refused: {m}"),
                     GiveUp::JobFailed { status, attempts } => {
@@ -512,6 +587,14 @@ impl Runner {
                     GiveUp::Download { attempts, last } => {
                         format!("the result failed after {attempts} downloads: {last}")
                     }
+                    GiveUp::TimedOut {
+                        status,
+                        attempts,
+                        waited,
+                    } => format!(
+                        "{attempts} jobs were still {status} after {} min each",
+                        waited.num_minutes()
+                    ),
                 },
             })
             .collect();
@@ -590,7 +673,7 @@ impl Runner {
                         .try_collect()
                         .await;
                     match jobs {
-                        Ok(jobs) => Ok(find_made_job(&jobs, request, since)),
+                        Ok(jobs) => Ok(find_made_job(&jobs, request, since).cloned()),
                         Err(e) => {
                             tracing::debug!(error = %e, "listing the account's jobs failed");
                             Err(())
@@ -619,6 +702,20 @@ impl Runner {
                 Err(e) => Err(analytics_http::client::Error::from(e)),
             };
             Outcome::Polled(jobs, r)
+        })
+    }
+
+    /// Cancels a job of ours that stayed unfinished past the job wait.
+    fn cancel<'a>(&'a self, index: usize, job: JobId) -> Task<'a> {
+        Box::pin(async move {
+            match self.client.cancel_job(&self.account, job).await {
+                Ok(_) => tracing::debug!(%job, "a job past the job wait was cancelled"),
+                // Finished meanwhile (400), or gone: it holds no slot; or it ends on its own.
+                Err(e) => {
+                    tracing::debug!(%job, error = %e, "a job past the job wait was not cancelled")
+                }
+            }
+            Outcome::Cancelled(index, job)
         })
     }
 
@@ -669,112 +766,9 @@ fn classify_decode(e: &DecodeError) -> DownloadOutcome {
     }
 }
 
-/// The newest job of `jobs` made for `request` since `since` (less five minutes of clock
-/// difference) that did not fail: a job a create that failed uncertainly may have made.
-pub(crate) fn find_made_job(
-    jobs: &[Job],
-    request: &ValidStats,
-    since: DateTime<Utc>,
-) -> Option<Job> {
-    let from = since - TimeDelta::minutes(5);
-    jobs.iter()
-        .filter(|j| j.created_at >= from)
-        .filter(|j| !matches!(j.status, JobStatus::Failed | JobStatus::Cancelled))
-        .filter(|j| job_matches(j, request))
-        .max_by_key(|j| (j.created_at, j.id))
-        .cloned()
-}
-
-/// Whether `job` is the job of `request`: the same entity, ids, range, granularity, groups,
-/// placement and segmentation.
-pub(crate) fn job_matches(job: &Job, request: &ValidStats) -> bool {
-    let ids: Vec<&str> = request.entity_ids().iter().map(|i| i.as_str()).collect();
-    let job_ids: Vec<&str> = job.entity_ids.iter().map(String::as_str).collect();
-    let same_set = |a: &[&str], b: &[&str]| {
-        let mut a = a.to_vec();
-        let mut b = b.to_vec();
-        a.sort_unstable();
-        b.sort_unstable();
-        a == b
-    };
-    let mut groups = request.metric_groups().to_vec();
-    let mut job_groups = job.metric_groups.clone();
-    groups.sort_unstable_by_key(|g| g.as_str());
-    job_groups.sort_unstable_by_key(|g| g.as_str());
-    let seg = request.segmentation();
-    job.entity == request.entity()
-        && same_set(&ids, &job_ids)
-        && job.start_time == request.range().start()
-        && job.end_time == request.range().end()
-        && job.granularity == request.granularity()
-        && groups == job_groups
-        && job.placement == request.placement()
-        && job.segmentation_type == seg.map(|s| s.segmentation_type)
-        && job.country.as_deref() == seg.and_then(|s| s.country.as_deref())
-        && job.platform.as_deref() == seg.and_then(|s| s.platform.as_deref())
-}
-
 #[cfg(test)]
 mod tests {
-    use analytics_core::chrono::TimeZone;
-    use analytics_core::chrono_tz::UTC;
-    use analytics_core::request::StatsQuery;
-    use analytics_core::vocab::{EntityType, Granularity, MetricGroup, Placement};
-
     use super::*;
-
-    fn request() -> ValidStats {
-        StatsQuery {
-            entity: EntityType::LineItem,
-            entity_ids: vec!["a".parse().unwrap(), "b".parse().unwrap()],
-            start_time: Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap(),
-            end_time: Utc.with_ymd_and_hms(2026, 4, 2, 0, 0, 0).unwrap(),
-            granularity: Granularity::Hour,
-            metric_groups: vec![MetricGroup::Engagement, MetricGroup::Billing],
-            placement: Placement::AllOnTwitter,
-            segmentation: None,
-        }
-        .validate(UTC, StatsEndpoint::Async)
-        .unwrap()
-    }
-
-    fn job_for(r: &ValidStats, id: u64, created: DateTime<Utc>, status: JobStatus) -> Job {
-        Job {
-            id: JobId(id),
-            id_str: id.to_string(),
-            account_id: "acc".into(),
-            status,
-            url: None,
-            expires_at: None,
-            created_at: created,
-            updated_at: None,
-            start_time: r.range().start(),
-            end_time: r.range().end(),
-            entity: r.entity(),
-            entity_ids: vec!["b".into(), "a".into()],
-            placement: r.placement(),
-            granularity: r.granularity(),
-            metric_groups: vec![MetricGroup::Billing, MetricGroup::Engagement],
-            segmentation_type: None,
-            country: None,
-            platform: None,
-        }
-    }
-
-    #[test]
-    fn finds_the_job_an_uncertain_create_made() {
-        let r = request();
-        let t0 = Utc.with_ymd_and_hms(2026, 4, 15, 12, 0, 0).unwrap();
-        let old = job_for(&r, 1, t0 - TimeDelta::hours(1), JobStatus::Success);
-        let failed = job_for(&r, 2, t0, JobStatus::Failed);
-        let made = job_for(&r, 3, t0 + TimeDelta::seconds(1), JobStatus::Queued);
-        let mut other = job_for(&r, 4, t0 + TimeDelta::seconds(2), JobStatus::Queued);
-        other.placement = Placement::PublisherNetwork;
-        let jobs = [old.clone(), failed, made.clone(), other];
-        assert_eq!(find_made_job(&jobs, &r, t0), Some(made));
-        assert_eq!(find_made_job(&jobs[..2], &r, t0), None);
-        assert!(job_matches(&old, &r));
-    }
 
     #[test]
     fn classifies_create_errors() {

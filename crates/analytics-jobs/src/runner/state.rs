@@ -32,6 +32,9 @@ pub(crate) enum Action {
         job: JobId,
         url: String,
     },
+    /// Cancel (DELETE) `job` of request `index`, which stayed unfinished past the job wait
+    /// (the request has been given a new job, or given up).
+    Cancel { index: usize, job: JobId },
 }
 
 /// How a create ended, as the shell classifies it.
@@ -73,6 +76,12 @@ pub(crate) enum GiveUp {
     CreateFailed { attempts: u32 },
     /// The result could not be downloaded or decoded: the last problem.
     Download { attempts: u32, last: String },
+    /// Every job made stayed unfinished (`status` the last one's) for the whole job wait.
+    TimedOut {
+        status: JobStatus,
+        attempts: u32,
+        waited: TimeDelta,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +131,9 @@ struct Request {
     download_failures: u32,
     /// When the current create attempt started (to find a job it may have made).
     create_started: Option<DateTime<Utc>>,
+    /// When the current job was adopted (its create answered, or a listing found it): the job
+    /// wait runs from there.
+    job_since: Option<DateTime<Utc>>,
 }
 
 /// The runner's state for one run: see the [module docs](self).
@@ -144,6 +156,12 @@ pub(crate) struct RunState {
     idle_polls: u32,
     /// Round-robin position for fair polling of more than 200 jobs.
     poll_cursor: usize,
+    /// Status reads that failed in a row (retryable errors: 500, 503, timeouts).
+    status_failures: u32,
+    /// Jobs that stayed unfinished past the job wait, to cancel.
+    cancels: VecDeque<(usize, JobId)>,
+    /// Cancels in flight.
+    cancelling: Vec<(usize, JobId)>,
     jitter_state: u64,
     stopping: bool,
 }
@@ -159,6 +177,8 @@ struct Policy {
     max_download_attempts: u32,
     max_missing_reads: u32,
     max_url_wait: TimeDelta,
+    max_job_wait: TimeDelta,
+    max_status_failures: u32,
     poll: Backoff,
     retry: Backoff,
     slot_wait: TimeDelta,
@@ -179,6 +199,8 @@ impl RunState {
                 max_download_attempts: config.max_download_attempts.max(1),
                 max_missing_reads: config.max_missing_reads.max(1),
                 max_url_wait: config.max_url_wait,
+                max_job_wait: config.max_job_wait.max(TimeDelta::zero()),
+                max_status_failures: config.max_status_failures.max(1),
                 poll: config.poll,
                 retry: config.retry,
                 slot_wait: config.slot_wait,
@@ -190,6 +212,7 @@ impl RunState {
                     create_failures: 0,
                     download_failures: 0,
                     create_started: None,
+                    job_since: None,
                 };
                 requests
             ],
@@ -203,6 +226,9 @@ impl RunState {
             next_poll: None,
             idle_polls: 0,
             poll_cursor: 0,
+            status_failures: 0,
+            cancels: VecDeque::new(),
+            cancelling: Vec::new(),
             jitter_state: seed | 1,
             stopping: false,
         }
@@ -251,6 +277,9 @@ impl RunState {
         if self.stopping
             || self.creates_in_flight >= self.config.max_creates_in_flight
             || self.in_flight() >= self.config.max_in_flight
+            // A job being cancelled still holds its slot: the answer frees it.
+            || !self.cancels.is_empty()
+            || !self.cancelling.is_empty()
         {
             return false;
         }
@@ -282,6 +311,12 @@ impl RunState {
     pub(crate) fn poll_action(&mut self, now: DateTime<Utc>) -> Option<Action> {
         if self.stopping {
             return None;
+        }
+        self.expire_jobs(now);
+        // A job past the job wait is cancelled first: it holds a slot.
+        if let Some((index, job)) = self.cancels.pop_front() {
+            self.cancelling.push((index, job));
+            return Some(Action::Cancel { index, job });
         }
         // Downloads first: they free nothing on the server, but hand results over.
         if self.downloads_in_flight < self.config.max_downloads_in_flight {
@@ -377,6 +412,13 @@ impl RunState {
         }
         for r in &self.requests {
             match &r.phase {
+                // The job wait's end, like the next status read, only while no read is in
+                // flight: its answer comes first, and the check runs again then.
+                Phase::Active { .. } if !self.polling => {
+                    if let Some(since) = r.job_since {
+                        consider(since + self.config.max_job_wait);
+                    }
+                }
                 Phase::Ready { not_before, .. } => consider(*not_before),
                 Phase::Waiting {
                     not_before: Some(t),
@@ -396,11 +438,20 @@ impl RunState {
         self.events.pop_front()
     }
 
-    /// Whether every request is done or given up.
+    /// Whether every request is done or given up (and every job past the job wait cancelled).
     pub(crate) fn is_finished(&self) -> bool {
-        self.requests
-            .iter()
-            .all(|r| matches!(r.phase, Phase::Done | Phase::Failed(_)))
+        self.cancels.is_empty()
+            && self.cancelling.is_empty()
+            && self
+                .requests
+                .iter()
+                .all(|r| matches!(r.phase, Phase::Done | Phase::Failed(_)))
+    }
+
+    /// `Some(failures)` when that many status reads in a row failed, reaching
+    /// [`RunnerConfig::max_status_failures`]: the run should stop.
+    pub(crate) fn status_reads_exhausted(&self) -> Option<u32> {
+        (self.status_failures >= self.config.max_status_failures).then_some(self.status_failures)
     }
 
     /// The requests given up, with why.
@@ -416,17 +467,47 @@ impl RunState {
     }
 
     /// Stops creating and polling; returns the jobs to cancel (those of ours that may still
-    /// hold a slot).
+    /// hold a slot, with those past the job wait whose cancel was not sent or not answered).
     pub(crate) fn stop(&mut self) -> Vec<(usize, JobId)> {
         self.stopping = true;
-        self.requests
+        let mut jobs: Vec<(usize, JobId)> = self
+            .requests
             .iter()
             .enumerate()
             .filter_map(|(i, r)| match r.phase {
                 Phase::Active { job, status, .. } if !status.is_terminal() => Some((i, job)),
                 _ => None,
             })
-            .collect()
+            .collect();
+        jobs.extend(self.cancels.drain(..));
+        jobs.append(&mut self.cancelling);
+        jobs
+    }
+
+    /// Gives a new job (or gives up) to every request whose job stayed unfinished for the job
+    /// wait since it was adopted, and queues that job's cancel.
+    fn expire_jobs(&mut self, now: DateTime<Utc>) {
+        for i in 0..self.requests.len() {
+            let r = &self.requests[i];
+            let Phase::Active { job, status, .. } = r.phase else {
+                continue;
+            };
+            if r.job_since
+                .is_none_or(|since| now - since < self.config.max_job_wait)
+            {
+                continue;
+            }
+            if !status.is_terminal() {
+                self.cancels.push_back((i, job));
+            }
+            self.recreate(now, i, RetryReason::JobTimedOut, status);
+        }
+    }
+
+    /// The outcome of `Action::Cancel` (answered or not: a job that finished meanwhile, or is
+    /// gone, holds no slot either, and one that failed to cancel ends on its own).
+    pub(crate) fn handle_cancelled(&mut self, i: usize, job: JobId) {
+        self.cancelling.retain(|c| *c != (i, job));
     }
 
     fn schedule_poll(&mut self, now: DateTime<Utc>, changed: bool) {
@@ -445,11 +526,27 @@ impl RunState {
         let r = &mut self.requests[i];
         if r.jobs_made >= self.config.max_job_attempts {
             let attempts = r.jobs_made;
-            r.phase = Phase::Failed(GiveUp::JobFailed { status, attempts });
-            self.events.push_back(JobEvent::Failed {
-                index: i,
-                reason: format!("job ended {status} after {attempts} attempts"),
-            });
+            if reason == RetryReason::JobTimedOut {
+                let waited = self.config.max_job_wait;
+                r.phase = Phase::Failed(GiveUp::TimedOut {
+                    status,
+                    attempts,
+                    waited,
+                });
+                self.events.push_back(JobEvent::Failed {
+                    index: i,
+                    reason: format!(
+                        "job still {status} after {} min, after {attempts} attempts",
+                        waited.num_minutes()
+                    ),
+                });
+            } else {
+                r.phase = Phase::Failed(GiveUp::JobFailed { status, attempts });
+                self.events.push_back(JobEvent::Failed {
+                    index: i,
+                    reason: format!("job ended {status} after {attempts} attempts"),
+                });
+            }
             return;
         }
         r.phase = Phase::Waiting {
@@ -524,6 +621,7 @@ impl RunState {
         r.jobs_made += 1;
         r.create_failures = 0;
         r.download_failures = 0;
+        r.job_since = Some(now);
         r.phase = Phase::Active {
             job: job.id,
             status: job.status,
@@ -662,6 +760,11 @@ impl RunState {
     ) {
         self.polling = false;
         let mut changed = false;
+        if listed.is_ok() {
+            self.status_failures = 0;
+        } else {
+            self.status_failures = self.status_failures.saturating_add(1);
+        }
         if let Ok(listed) = listed {
             for id in asked {
                 let Some(i) = self
@@ -1198,6 +1301,174 @@ mod tests {
             s.failures(),
             vec![(1, GiveUp::Refused("INVALID_PARAMETER".into()))]
         );
+    }
+
+    /// Answers every status read with job `id` as `status`, at each deadline, until the runner
+    /// does something other than poll; returns that and the instant.
+    fn poll_while(
+        s: &mut RunState,
+        mut now: DateTime<Utc>,
+        id: u64,
+        status: JobStatus,
+    ) -> (Option<Action>, DateTime<Utc>) {
+        for _ in 0..10_000 {
+            match s.poll_action(now) {
+                Some(Action::Poll { jobs }) => {
+                    assert_eq!(jobs, vec![JobId(id)]);
+                    s.handle_polled(now, &jobs, Ok(&[job(id, status, None)]));
+                }
+                other @ Some(_) => return (other, now),
+                None => {}
+            }
+            let Some(at) = s.poll_deadline(now) else {
+                return (None, now);
+            };
+            now = at;
+        }
+        panic!("polled {status} forever");
+    }
+
+    #[test]
+    fn a_job_unfinished_past_the_job_wait_is_cancelled_made_again_then_given_up() {
+        let mut c = config();
+        c.max_job_wait = TimeDelta::minutes(20);
+        let mut s = RunState::new(&c, 1, 1);
+        assert_eq!(s.poll_action(t(0)), Some(Action::Create { index: 0 }));
+        s.handle_created(
+            t(0),
+            0,
+            CreateOutcome::Job(Box::new(job(1, JobStatus::Queued, None))),
+        );
+        // Polled as long as it shows QUEUED, then, at the wait's end, cancelled.
+        let (action, at) = poll_while(&mut s, t(0), 1, JobStatus::Queued);
+        assert_eq!(
+            action,
+            Some(Action::Cancel {
+                index: 0,
+                job: JobId(1)
+            })
+        );
+        assert_eq!(at, t(20 * 60));
+        // The new job waits for the cancel's answer: the old job holds a slot until then.
+        assert_eq!(s.poll_action(at), None);
+        assert!(!s.is_finished());
+        s.handle_cancelled(0, JobId(1));
+        assert_eq!(s.poll_action(at), Some(Action::Create { index: 0 }));
+        s.handle_created(
+            at,
+            0,
+            CreateOutcome::Job(Box::new(job(2, JobStatus::Processing, None))),
+        );
+        let (action, end) = poll_while(&mut s, at, 2, JobStatus::Processing);
+        assert_eq!(
+            action,
+            Some(Action::Cancel {
+                index: 0,
+                job: JobId(2)
+            })
+        );
+        assert_eq!(end, at + TimeDelta::minutes(20));
+        // Two jobs made (max_job_attempts): given up, as timed out.
+        assert_eq!(
+            s.failures(),
+            vec![(
+                0,
+                GiveUp::TimedOut {
+                    status: JobStatus::Processing,
+                    attempts: 2,
+                    waited: TimeDelta::minutes(20)
+                }
+            )]
+        );
+        // Finished once the cancel is answered.
+        assert!(!s.is_finished());
+        s.handle_cancelled(0, JobId(2));
+        assert!(s.is_finished());
+        let ev = events(&mut s);
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            JobEvent::Retried {
+                index: 0,
+                reason: RetryReason::JobTimedOut
+            }
+        )));
+        assert!(matches!(ev.last(), Some(JobEvent::Failed { index: 0, .. })));
+    }
+
+    #[test]
+    fn the_job_wait_runs_from_the_job_whatever_its_status_changes() {
+        let mut c = config();
+        c.max_job_wait = TimeDelta::minutes(5);
+        let mut s = RunState::new(&c, 1, 1);
+        let _ = s.poll_action(t(0));
+        s.handle_created(
+            t(0),
+            0,
+            CreateOutcome::Job(Box::new(job(1, JobStatus::Queued, None))),
+        );
+        // Moving on (QUEUED, PROCESSING, UPLOADING) does not restart the wait.
+        for (k, status) in [
+            JobStatus::Processing,
+            JobStatus::Uploading,
+            JobStatus::Success,
+            JobStatus::Success,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let now = t(60 * (k as i64 + 1));
+            assert!(matches!(s.poll_action(now), Some(Action::Poll { .. })));
+            s.handle_polled(now, &[JobId(1)], Ok(&[job(1, status, None)]));
+        }
+        // SUCCESS with a null url (within max_url_wait), 5 min after the create: made again
+        // (a terminal job is not cancelled).
+        assert!(s.poll_deadline(t(4 * 60)).unwrap() <= t(5 * 60));
+        let at = t(5 * 60);
+        assert_eq!(s.poll_action(at), Some(Action::Create { index: 0 }));
+        // The shutdown cancels a job past the wait whose cancel was not answered.
+        s.handle_created(
+            at,
+            0,
+            CreateOutcome::Job(Box::new(job(2, JobStatus::Queued, None))),
+        );
+        let end = at + TimeDelta::minutes(5);
+        assert_eq!(
+            s.poll_action(end),
+            Some(Action::Cancel {
+                index: 0,
+                job: JobId(2)
+            })
+        );
+        assert_eq!(s.stop(), vec![(0, JobId(2))]);
+    }
+
+    #[test]
+    fn status_reads_failing_in_a_row_are_counted_and_a_good_one_resets_them() {
+        let mut c = config();
+        c.max_status_failures = 3;
+        let mut s = RunState::new(&c, 1, 1);
+        let _ = s.poll_action(t(0));
+        s.handle_created(
+            t(0),
+            0,
+            CreateOutcome::Job(Box::new(job(1, JobStatus::Queued, None))),
+        );
+        let mut now = t(0);
+        let mut read = |s: &mut RunState, ok: bool| {
+            now = s.poll_deadline(now).unwrap();
+            let Some(Action::Poll { jobs }) = s.poll_action(now) else {
+                panic!("{s:?}")
+            };
+            let listed = [job(1, JobStatus::Queued, None)];
+            s.handle_polled(now, &jobs, if ok { Ok(&listed) } else { Err(()) });
+            s.status_reads_exhausted()
+        };
+        assert_eq!(read(&mut s, false), None);
+        assert_eq!(read(&mut s, false), None);
+        assert_eq!(read(&mut s, true), None);
+        assert_eq!(read(&mut s, false), None);
+        assert_eq!(read(&mut s, false), None);
+        assert_eq!(read(&mut s, false), Some(3));
     }
 
     #[test]

@@ -205,11 +205,13 @@ impl ProcessingModel {
 /// | `file_not_found` | the result file answers 404 for `file_not_found_for` after success |
 /// | `failed` | the job becomes FAILED at the end of a phase drawn uniformly among QUEUED, PROCESSING and UPLOADING |
 /// | `create_unavailable` | the create answers 503 SERVICE_UNAVAILABLE (no job is made); a share `retry_after_share` of them carry `retry-after: retry_after_secs` |
+/// | `create_lost` | the create makes the job, then answers 500 INTERNAL_ERROR: the client cannot tell that the job exists (a gateway timing out after the backend took the job) |
 ///
 /// # Text form
 ///
 /// Comma-separated `key=value`: `seed`, `empty_first_read`, `url_null`, `url_null_secs`,
-/// `file_404`, `file_404_secs`, `failed`, `create_503`, `retry_after` (share), `retry_after_secs`.
+/// `file_404`, `file_404_secs`, `failed`, `create_503`, `create_lost`, `retry_after` (share),
+/// `retry_after_secs`.
 /// Example: `seed=7,empty_first_read=0.5,url_null=0.2,url_null_secs=5,file_404=0.1,failed=0.05,create_503=0.1`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -230,6 +232,8 @@ pub struct JobFaults {
     pub failed: f64,
     /// Share of creates answered 503.
     pub create_unavailable: f64,
+    /// Share of the creates that made a job and answer 500 all the same.
+    pub create_lost: f64,
     /// Share of those 503s that carry `retry-after`.
     pub retry_after_share: f64,
     /// The `retry-after` value, seconds.
@@ -248,6 +252,7 @@ impl JobFaults {
             file_not_found_for: TimeDelta::seconds(2),
             failed: 0.0,
             create_unavailable: 0.0,
+            create_lost: 0.0,
             retry_after_share: 0.5,
             retry_after_secs: 1,
         }
@@ -260,6 +265,7 @@ impl JobFaults {
             && self.file_not_found <= 0.0
             && self.failed <= 0.0
             && self.create_unavailable <= 0.0
+            && self.create_lost <= 0.0
     }
 }
 
@@ -319,6 +325,7 @@ impl FromStr for JobFaults {
                 "file_404_secs" => f.file_not_found_for = secs()?,
                 "failed" => f.failed = prob()?,
                 "create_503" => f.create_unavailable = prob()?,
+                "create_lost" => f.create_lost = prob()?,
                 "retry_after" => f.retry_after_share = prob()?,
                 "retry_after_secs" => {
                     f.retry_after_secs = v.parse().map_err(|_| err("seconds are a number"))?;
@@ -335,7 +342,7 @@ impl fmt::Display for JobFaults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seed={},empty_first_read={},url_null={},url_null_secs={},file_404={},file_404_secs={},failed={},create_503={},retry_after={},retry_after_secs={}",
+            "seed={},empty_first_read={},url_null={},url_null_secs={},file_404={},file_404_secs={},failed={},create_503={},create_lost={},retry_after={},retry_after_secs={}",
             self.seed,
             self.empty_first_read,
             self.url_null,
@@ -344,6 +351,7 @@ impl fmt::Display for JobFaults {
             self.file_not_found_for.num_seconds(),
             self.failed,
             self.create_unavailable,
+            self.create_lost,
             self.retry_after_share,
             self.retry_after_secs,
         )

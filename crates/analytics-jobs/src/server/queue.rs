@@ -83,6 +83,8 @@ pub struct QueueStats {
     pub refused_too_many_jobs: u64,
     /// Creates answered 503 by a fault.
     pub refused_unavailable: u64,
+    /// Jobs made by a create answered 500 by a fault (`create_lost`).
+    pub lost_creates: u64,
     /// Jobs holding a slot now, over every account (as of the last request that looked).
     pub non_terminal: u32,
     /// The most slots one account has held at once since the queue started.
@@ -690,7 +692,22 @@ impl JobQueue {
         st.account(account_id, limit).jobs.insert(id, job);
         st.stats.created += 1;
         st.stats.high_water = st.stats.high_water.max(in_use);
+        let lost =
+            faults.create_lost > 0.0 && ids::unit(&[faults.seed, m, 0x1057]) < faults.create_lost;
+        if lost {
+            st.stats.lost_creates += 1;
+        }
         sh.commit(st);
+        if lost {
+            // The job exists; the answer says nothing of it.
+            return with_slots(
+                envelope(
+                    vec![ApiError::new(ErrorCode::InternalError, "Internal error")],
+                    Map::new(),
+                ),
+                slots,
+            );
+        }
         with_slots(json_reply(&body), slots)
     }
 

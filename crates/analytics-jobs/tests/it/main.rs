@@ -6,5 +6,6 @@ mod lifecycle;
 mod limits;
 mod persistence;
 mod results;
+mod runner;
 mod snapshots;
 mod support;

@@ -11,8 +11,9 @@ use analytics_emulator::Emulator;
 use analytics_emulator::credentials::{
     DEMO_ACCESS_TOKEN, DEMO_CONSUMER_KEY, DEMO_CONSUMER_SECRET, DEMO_TOKEN_SECRET,
 };
+use analytics_http::client::{Client, ManualSleeper};
 use analytics_http::oauth::{self, Credentials};
-use analytics_http::server::{Backend, RunningServer, Server, ServerConfig};
+use analytics_http::server::{Backend, JobRoutes, RunningServer, Server, ServerConfig};
 use analytics_http::{Clock, ManualClock, SharedClock};
 use analytics_jobs::server::{JobQueue, JobsConfig, ProcessingModel, StatsSource};
 use http::{Method, StatusCode};
@@ -70,6 +71,16 @@ impl Harness {
 
     /// The same, clock at `at`.
     pub(crate) async fn start_at(config: JobsConfig, at: DateTime<Utc>) -> Self {
+        Self::start_wrapped(config, at, |q| q).await
+    }
+
+    /// A server whose job routes are those `wrap` makes of a queue running with `config`,
+    /// clock at `at`.
+    pub(crate) async fn start_wrapped(
+        config: JobsConfig,
+        at: DateTime<Utc>,
+        wrap: impl FnOnce(Arc<JobQueue>) -> Arc<dyn JobRoutes>,
+    ) -> Self {
         let clock = ManualClock::new(at);
         let emulator = Arc::new(Emulator::new(42));
         let queue = Arc::new(
@@ -80,7 +91,8 @@ impl Harness {
             )
             .expect("a job queue"),
         );
-        Self::serve(clock, emulator, queue).await
+        let routes = wrap(Arc::clone(&queue));
+        Self::serve_routes(clock, emulator, queue, routes).await
     }
 
     /// Serves `queue` (built by the caller) with `emulator` as the backend.
@@ -89,8 +101,19 @@ impl Harness {
         emulator: Arc<Emulator>,
         queue: Arc<JobQueue>,
     ) -> Self {
+        let routes = Arc::clone(&queue) as Arc<dyn JobRoutes>;
+        Self::serve_routes(clock, emulator, queue, routes).await
+    }
+
+    /// Serves `routes` (made of `queue`) with `emulator` as the backend.
+    async fn serve_routes(
+        clock: ManualClock,
+        emulator: Arc<Emulator>,
+        queue: Arc<JobQueue>,
+        routes: Arc<dyn JobRoutes>,
+    ) -> Self {
         let mut server_config = ServerConfig::new();
-        server_config.job_routes = Some(Arc::clone(&queue) as _);
+        server_config.job_routes = Some(routes);
         let server = Server::bind(
             "127.0.0.1:0".parse().unwrap(),
             Arc::clone(&emulator) as Arc<dyn Backend>,
@@ -130,6 +153,17 @@ impl Harness {
             .take(n)
             .map(|l| l.meta.id.clone())
             .collect()
+    }
+
+    /// An `analytics_http` client of the server with the demo credentials, on the harness's
+    /// clock, waiting with `sleeper` (virtual time: share it with the runner).
+    pub(crate) fn client(&self, sleeper: &ManualSleeper) -> Client {
+        Client::builder(self.server.as_ref().unwrap().base_url())
+            .credentials(demo())
+            .clock(SharedClock::new(self.clock.clone()))
+            .sleeper(sleeper.clone())
+            .build()
+            .expect("a client")
     }
 
     /// Moves the clock forward.
