@@ -8,8 +8,9 @@
 //! credentials, every account the credentials can see (`GET accounts`), or those named with
 //! `--account`.
 
+use std::fs::{File, TryLockError};
 use std::io::{IsTerminal as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -163,6 +164,7 @@ impl SyncArgs {
 pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let clock = args.clock()?;
+    let _lock = lock_store(&args.db)?;
     let store = SqliteStore::open(&args.db)
         .with_context(|| format!("cannot open the store {}", args.db.display()))?;
     let store: Arc<dyn Store> = Arc::new(store);
@@ -193,26 +195,55 @@ pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<()> {
         engine.sync(&accounts).await
     };
     progress.finish();
-    let mut failed = print(&report, &*store, "sync")?;
-    if args.watch && report.errors.is_empty() {
+    print(&report, &*store, "sync")?;
+    let mut failure = report.into_result().err().map(|e| ("sync", e));
+    if args.watch && failure.is_none() {
         progress.line("watching: the last hours at HOUR, within the rate limit; Ctrl-C stops");
         let report = engine.watch(&accounts, ctrl_c()).await;
         progress.finish();
-        failed |= print(&report, &*store, "watch")?;
+        print(&report, &*store, "watch")?;
+        failure = report.into_result().err().map(|e| ("watch", e));
     }
     conn.close().await;
-    if failed {
-        let e = report.into_result().err();
-        return Err(e.map_or_else(
-            || anyhow::anyhow!("the sync failed"),
-            |e| anyhow::Error::new(e).context("the sync failed; run it again to resume"),
-        ));
+    match failure {
+        Some((what, e)) => {
+            Err(anyhow::Error::new(e).context(format!("the {what} failed; run it again to resume")))
+        }
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// Writes the summary; whether some account failed.
-fn print(report: &SyncReport, store: &dyn Store, what: &str) -> anyhow::Result<bool> {
+/// Holds `<store>.lock` for the run: a second `adstats sync` on the same store would resume the
+/// same plan under the same worker's lease and submit the same jobs again. The operating system
+/// releases the lock when the process ends, however it ends, so a killed run never blocks the
+/// next one. (Workers on several machines share a store through its leases instead, with a
+/// name each.)
+fn lock_store(db: &Path) -> anyhow::Result<File> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = File::options()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot create the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => bail!(
+            "another adstats sync is using the store {} (it holds {}): wait for it to end, or \
+             stop it; a run stopped at any point resumes where it was",
+            db.display(),
+            path.display()
+        ),
+        Err(TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Writes the summary.
+fn print(report: &SyncReport, store: &dyn Store, what: &str) -> anyhow::Result<()> {
     let counts = store.counts(None).context("cannot read the store")?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "adstats {what}: done")?;
@@ -222,7 +253,7 @@ fn print(report: &SyncReport, store: &dyn Store, what: &str) -> anyhow::Result<b
         writeln!(out, "failed:   {e}")?;
     }
     out.flush()?;
-    Ok(!report.errors.is_empty())
+    Ok(())
 }
 
 async fn ctrl_c() {

@@ -592,8 +592,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Whether the planned request `request_key` of `account` is completed.
     fn is_request_complete(&self, account: &AccountId, request_key: &str) -> Result<bool>;
 
-    /// Every completed planned request of `account`.
-    fn completed_requests(&self, account: &AccountId) -> Result<BTreeSet<String>>;
+    /// Those of the planned requests `keys` of `account` that are completed (a pass asks for
+    /// its own keys: the table holds every pass's until they are forgotten).
+    fn completed_requests(&self, account: &AccountId, keys: &[String]) -> Result<BTreeSet<String>>;
+
+    /// Forgets the completed requests of `account` whose key starts with `prefix` and returns
+    /// how many: those of passes that ended, which no later pass plans under again (a key
+    /// carries its pass's tag). Their jobs stay recorded.
+    fn forget_completed(&self, account: &AccountId, prefix: &str) -> Result<u64>;
 
     // ---- leases ----
 

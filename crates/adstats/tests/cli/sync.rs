@@ -144,3 +144,32 @@ fn empty_ranges_are_refused() {
     );
     assert!(stderr(&out).contains("--days"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_second_sync_on_a_store_in_use_is_refused_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // This process stands for a sync that is running: it holds the store's lock.
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join("adstats.db.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let sync = ["sync", "--history-days", "3", "--now", NOW];
+    let out = run_in(dir.path(), &sync);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("another adstats sync is using the store adstats.db"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("adstats.db").exists(),
+        "the store is untouched"
+    );
+    // Once it ends (a kill ends it too), the next run goes ahead.
+    drop(lock);
+    let out = run_in(dir.path(), &sync);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -15,7 +15,8 @@ use super::error::{SyncError, SyncResult};
 use super::events::{Counters, Mode, SyncEvent};
 use super::exec::WorkItem;
 use super::{
-    ACTIVE_ENTITIES_END, BACKFILL_END, BACKFILL_START, Engine, Target, marks, request_key,
+    ACTIVE_ENTITIES_END, BACKFILL_END, BACKFILL_START, BACKFILL_TAG, Engine, Target, marks,
+    request_key,
 };
 
 /// A backfill planned for one account.
@@ -204,7 +205,7 @@ impl Engine {
             now: as_of,
             resumed,
         });
-        let tag = format!("bf|{}", as_of.timestamp_micros());
+        let tag = format!("{BACKFILL_TAG}{}", as_of.timestamp_micros());
         let mut items = Vec::new();
         for &entity in &self.config.entity_types {
             let ids = self.entity_ids(target, entity, counters).await?;
@@ -269,6 +270,8 @@ impl Engine {
         set.push((EntityType::Account, marks::INCREMENTAL_DONE, p.as_of));
         // Last: the mark that says the account is backfilled.
         set.push((EntityType::Account, BACKFILL_START, p.range.start()));
-        self.set_marks(&p.target.account, set).await
+        self.set_marks(&p.target.account, set).await?;
+        // A later backfill (a zone move) plans under another tag.
+        self.forget_completed(&p.target.account, BACKFILL_TAG).await
     }
 }

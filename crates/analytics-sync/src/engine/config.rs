@@ -25,6 +25,7 @@ use analytics_core::{EntityType, FinalityPolicy, FinalityScope, MetricGroup, Pla
 /// | `job_slots` | 100 per account | the API's concurrent job limit |
 /// | `poll_interval` | 1 s, growing by a quarter to 3 s while nothing changes, and a quarter of it (250 ms) after a poll that finds results ready while jobs remain | a job takes seconds to minutes; a poll is one call per 200 jobs, and a late poll delays the whole wave (whose jobs end close together) |
 /// | `max_job_attempts` | 5 | a FAILED job is submitted again up to this many times in all |
+/// | `max_job_wait` | 2 hours | the API's jobs take seconds to many minutes; one still unfinished after this is stuck: it is cancelled (freeing its slot) and submitted again, rather than polled for ever |
 /// | `sync_concurrency`, `download_concurrency` | 4, 4 | a 2-core machine; the API is the bottleneck |
 /// | `lease_ttl` | 30 minutes, renewed every 10 minutes while syncing | longer than the client's longest rate-limit wait (16 minutes); a crashed worker's accounts are free again soon |
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +73,10 @@ pub struct SyncConfig {
     /// How many jobs one planned request may take in all (a FAILED, CANCELLED or lost job is
     /// submitted again until then; then the pass fails).
     pub max_job_attempts: u32,
+    /// How long a job may stay unfinished (QUEUED, PROCESSING, UPLOADING) after it was
+    /// submitted before it is cancelled and submitted again (counting against
+    /// `max_job_attempts`).
+    pub max_job_wait: TimeDelta,
     /// How many times an unusable result (SUCCESS without a URL, a file answering 404 or a
     /// corrupt file) is tried again before the job is given up and submitted again.
     pub max_download_attempts: u32,
@@ -141,6 +146,7 @@ impl SyncConfig {
             poll_interval: Duration::from_secs(1),
             max_poll_interval: Duration::from_secs(3),
             max_job_attempts: 5,
+            max_job_wait: TimeDelta::hours(2),
             max_download_attempts: 8,
             sync_concurrency: 4,
             download_concurrency: 4,

@@ -210,8 +210,10 @@ pub struct SyncSummary {
     pub list_calls: u64,
     /// Account objects read (an account's zone on each run, its creation day on a backfill).
     pub account_reads: u64,
-    /// Job status requests sent.
+    /// Job status requests sent (the lists read after a create whose answer was lost too).
     pub job_polls: u64,
+    /// Jobs cancelled (stuck past `max_job_wait`).
+    pub job_cancels: u64,
     /// Result files downloaded.
     pub downloads: u64,
     /// Fact rows written (or confirmed).
@@ -232,6 +234,7 @@ impl SyncSummary {
             + self.sync_requests
             + self.jobs_submitted
             + self.job_polls
+            + self.job_cancels
             + self.downloads
     }
 
@@ -260,7 +263,7 @@ impl fmt::Display for SyncSummary {
             "jobs:     {} submitted, {} resumed, {} retried",
             self.jobs_submitted, self.jobs_resumed, self.jobs_retried
         )?;
-        writeln!(
+        write!(
             f,
             "calls:    {} in all: {} sync stats, {} job creates, {} job polls, {} downloads, {} active entities, {} lists, {} account reads",
             self.api_calls(),
@@ -272,6 +275,10 @@ impl fmt::Display for SyncSummary {
             self.list_calls,
             self.account_reads
         )?;
+        if self.job_cancels > 0 {
+            write!(f, ", {} job cancels", self.job_cancels)?;
+        }
+        writeln!(f)?;
         writeln!(
             f,
             "rows:     {} written, {} changed",
@@ -298,6 +305,7 @@ pub(crate) struct Counters {
     pub(crate) list_calls: AtomicU64,
     pub(crate) account_reads: AtomicU64,
     pub(crate) job_polls: AtomicU64,
+    pub(crate) job_cancels: AtomicU64,
     pub(crate) downloads: AtomicU64,
     pub(crate) rows_written: AtomicU64,
     pub(crate) rows_changed: AtomicU64,
@@ -343,6 +351,7 @@ impl Counters {
             list_calls: g(&self.list_calls),
             account_reads: g(&self.account_reads),
             job_polls: g(&self.job_polls),
+            job_cancels: g(&self.job_cancels),
             downloads: g(&self.downloads),
             rows_written: g(&self.rows_written),
             rows_changed: g(&self.rows_changed),

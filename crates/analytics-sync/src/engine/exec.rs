@@ -187,6 +187,28 @@ impl PollTimer {
     }
 }
 
+/// A wait as people say it: "2 h", "90 min", "45 s".
+fn humanize(d: analytics_core::chrono::TimeDelta) -> String {
+    let secs = d.num_seconds();
+    if secs % 3600 == 0 && secs > 0 {
+        format!("{} h", secs / 3600)
+    } else if secs % 60 == 0 && secs > 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
+    }
+}
+
+/// Whether a create that failed with `e` may have made its job all the same: the request
+/// reached the API and its answer was lost (a 500, 502 or 504, a timeout, a broken connection).
+/// A 503 asks to come back later and a connection never made reached nothing.
+fn may_have_made_job(e: &analytics_http::client::Error) -> bool {
+    e.is_retryable()
+        && !e.is_rate_limited()
+        && !e.is_connect()
+        && e.status().map(|s| s.as_u16()) != Some(503)
+}
+
 /// Whether `e` is the API saying the account's job slots are full.
 fn too_many_jobs(e: &analytics_http::client::Error) -> bool {
     e.api_errors()
@@ -247,8 +269,15 @@ impl Engine {
             let tz = tz_of[&account];
             let state = {
                 let a = account.clone();
-                self.blocking(move |s| Ok((s.completed_requests(&a)?, s.open_jobs(Some(&a))?)))
-                    .await
+                let keys: Vec<String> = items
+                    .iter()
+                    .filter(|i| i.record)
+                    .map(|i| i.key.clone())
+                    .collect();
+                self.blocking(move |s| {
+                    Ok((s.completed_requests(&a, &keys)?, s.open_jobs(Some(&a))?))
+                })
+                .await
             };
             let (completed, open) = match state {
                 Ok(x) => x,
@@ -559,6 +588,75 @@ impl Engine {
         Ok(())
     }
 
+    /// Creates `item`'s job, trying again after failures that may pass. Creating is not
+    /// idempotent: after a failure that may have made the job ([`may_have_made_job`]) the
+    /// account's jobs are listed first, and a job made for the request since the first try is
+    /// taken as this one instead of making another.
+    async fn create_job(
+        &self,
+        item: &WorkItem,
+        counters: &Counters,
+    ) -> SyncResult<analytics_core::wire::Job> {
+        let since = self.clock.now();
+        let mut delay = self.config.call_retry_delay;
+        let mut attempt = 1;
+        loop {
+            let e = match self.client.create_job(&item.account, &item.request).await {
+                Ok(job) => return Ok(job),
+                Err(e) => e,
+            };
+            if may_have_made_job(&e)
+                && let Some(job) = self.find_made_job(item, since, counters).await
+            {
+                tracing::debug!(account = %item.account, job = %job.id, error = %e,
+                    "the create's answer was lost; its job was made");
+                return Ok(job);
+            }
+            if !(e.is_retryable() && !e.is_rate_limited() && attempt < self.config.call_attempts) {
+                return Err(SyncError::Api {
+                    account: item.account.clone(),
+                    what: "create a job",
+                    source: e,
+                });
+            }
+            tracing::debug!(account = %item.account, error = %e, "retrying a create");
+            tokio::time::sleep(delay).await;
+            delay = delay.saturating_mul(2);
+            attempt += 1;
+        }
+    }
+
+    /// The job a lost create of `item` made, if the account's job list shows one (a list
+    /// that fails says nothing: `None`).
+    async fn find_made_job(
+        &self,
+        item: &WorkItem,
+        since: DateTime<Utc>,
+        counters: &Counters,
+    ) -> Option<analytics_core::wire::Job> {
+        let query = JobListQuery {
+            job_ids: Vec::new(),
+            count: Some(analytics_core::request::MAX_COUNT),
+            cursor: None,
+        }
+        .validate()
+        .ok()?;
+        let mut pages = std::pin::pin!(self.client.job_pages(&item.account, query));
+        let mut jobs = Vec::new();
+        while let Some(page) = pages.next().await {
+            Counters::add(&counters.job_polls, 1);
+            match page {
+                Ok(p) => jobs.extend(p.data),
+                Err(e) => {
+                    tracing::debug!(account = %item.account, error = %e,
+                        "listing the account's jobs failed");
+                    return None;
+                }
+            }
+        }
+        analytics_core::wire::find_made_job(&jobs, &item.request, since).cloned()
+    }
+
     /// Submits one job and records it.
     async fn submit(
         &self,
@@ -567,11 +665,7 @@ impl Engine {
         counters: &Counters,
     ) -> SyncResult<Submitted> {
         let submitted_at = self.clock.now();
-        let created = self
-            .call(&item.account, "create a job", || {
-                self.client.create_job(&item.account, &item.request)
-            })
-            .await;
+        let created = self.create_job(item, counters).await;
         let job = match created {
             Ok(job) => job,
             Err(SyncError::Api { source, .. }) if too_many_jobs(&source) => {
@@ -669,6 +763,7 @@ impl Engine {
         }
         let mut changed = false;
         let mut give_up: Vec<(JobId, String)> = Vec::new();
+        let mut stuck: Vec<(AccountId, JobId)> = Vec::new();
         for (account, mut ids) in by_account {
             ids.sort_unstable();
             let mut seen = HashMap::new();
@@ -752,8 +847,28 @@ impl Engine {
                     JobStatus::Failed | JobStatus::Cancelled | JobStatus::Expired => {
                         give_up.push((id, format!("the job ended {}", job.status)));
                     }
-                    JobStatus::Queued | JobStatus::Processing | JobStatus::Uploading => {}
+                    JobStatus::Queued | JobStatus::Processing | JobStatus::Uploading => {
+                        if self.clock.now() - j.submitted_at >= self.config.max_job_wait {
+                            stuck.push((account.clone(), id));
+                            give_up.push((
+                                id,
+                                format!(
+                                    "the job was still {} {} after it was submitted",
+                                    job.status,
+                                    humanize(self.config.max_job_wait)
+                                ),
+                            ));
+                        }
+                    }
                 }
+            }
+        }
+        // A stuck job holds one of the account's slots: cancel it (a failure only means it
+        // keeps the slot until it ends by itself).
+        for (account, id) in stuck {
+            Counters::add(&counters.job_cancels, 1);
+            if let Err(e) = self.client.cancel_job(&account, id).await {
+                tracing::warn!(%account, job = %id, error = %e, "cancelling a stuck job failed");
             }
         }
         for (id, reason) in give_up {
@@ -830,7 +945,11 @@ impl Engine {
     }
 
     /// Renews the lease of `account` (a failure to renew fails the account's pass).
-    async fn renew_lease(&self, account: &AccountId, errors: &mut BTreeMap<AccountId, SyncError>) {
+    pub(crate) async fn renew_lease(
+        &self,
+        account: &AccountId,
+        errors: &mut BTreeMap<AccountId, SyncError>,
+    ) {
         let (a, worker, now, ttl) = (
             account.clone(),
             self.config.worker.clone(),

@@ -20,7 +20,7 @@ use super::backfill::{items, wants};
 use super::error::{SyncError, SyncResult};
 use super::events::{Counters, Mode, SyncEvent};
 use super::exec::{WorkItem, refused, refuses_entity};
-use super::{ACTIVE_ENTITIES_END, BACKFILL_START, Engine, Target, marks};
+use super::{ACTIVE_ENTITIES_END, BACKFILL_START, Engine, INCREMENTAL_TAG, Target, marks};
 use crate::store::{BucketState, FactQuery};
 
 /// Whether a bucket fetched at `fetched_at` has, by `now`, passed a finality stage (within
@@ -187,6 +187,14 @@ impl Engine {
                 errors.insert(p.target.account.clone(), e);
                 continue;
             }
+            // The pass is over: no later pass plans under its tag (nor an earlier one's).
+            if let Err(e) = self
+                .forget_completed(&p.target.account, INCREMENTAL_TAG)
+                .await
+            {
+                errors.insert(p.target.account.clone(), e);
+                continue;
+            }
             self.observe(&SyncEvent::PassFinished {
                 account: p.target.account.clone(),
                 mode: Mode::Incremental,
@@ -277,7 +285,7 @@ impl Engine {
         }
 
         // ---- what to fetch ----
-        let tag = format!("inc|{}", now.timestamp_micros());
+        let tag = format!("{INCREMENTAL_TAG}{}", now.timestamp_micros());
         let mut out = Vec::new();
         for ((entity, placement), spans) in changes {
             if !self.config.placements_for(entity).contains(&placement) {

@@ -523,6 +523,18 @@ impl Engine {
             .await
     }
 
+    /// Forgets `account`'s completed requests under keys starting with `prefix` (a finished
+    /// pass's), so that the table does not grow with every pass.
+    pub(crate) async fn forget_completed(
+        &self,
+        account: &AccountId,
+        prefix: &'static str,
+    ) -> SyncResult<()> {
+        let a = account.clone();
+        self.blocking(move |s| s.forget_completed(&a, prefix).map(|_| ()))
+            .await
+    }
+
     /// Sets bookmarks, each `(entity type, name, value)`, in order.
     pub(crate) async fn set_marks(
         &self,
@@ -539,6 +551,11 @@ impl Engine {
         .await
     }
 }
+
+/// The start of the keys of a backfill's requests (then its `as_of`).
+pub(crate) const BACKFILL_TAG: &str = "bf|";
+/// The start of the keys of an incremental pass's requests (then its `now`).
+pub(crate) const INCREMENTAL_TAG: &str = "inc|";
 
 /// The key a planned request is recorded under: the pass's tag (its mode and its `now` in
 /// microseconds, so two passes are told apart unless they run at the same instant, as with a

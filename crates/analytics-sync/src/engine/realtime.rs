@@ -45,6 +45,15 @@ impl Engine {
             let before = counters.snapshot(Duration::ZERO).sync_requests;
             let mut all = Vec::new();
             for target in &targets {
+                // Watching runs for days: the lease is renewed every cycle, and an account
+                // whose lease another worker took is left to it.
+                let mut lost: BTreeMap<AccountId, SyncError> = BTreeMap::new();
+                self.renew_lease(&target.account, &mut lost).await;
+                if let Some(e) = lost.remove(&target.account) {
+                    tracing::warn!(account = %target.account, error = %e, "real-time cycle failed");
+                    errors.insert(target.account.clone(), e);
+                    continue;
+                }
                 match self.plan_realtime(target, counters).await {
                     Ok(items) => all.extend(items),
                     Err(e) => {

@@ -355,8 +355,15 @@ impl Store for SqliteStore {
         state::is_request_complete(&self.conn(), account, request_key)
     }
 
-    fn completed_requests(&self, account: &AccountId) -> Result<BTreeSet<String>> {
-        state::completed_requests(&self.conn(), account)
+    fn completed_requests(&self, account: &AccountId, keys: &[String]) -> Result<BTreeSet<String>> {
+        state::completed_requests(&self.conn(), account, keys)
+    }
+
+    fn forget_completed(&self, account: &AccountId, prefix: &str) -> Result<u64> {
+        self.write("forget completed requests", |tx| {
+            state::forget_completed(tx, account, prefix)
+                .map_err(Error::db("forget completed requests"))
+        })
     }
 
     fn try_lease(

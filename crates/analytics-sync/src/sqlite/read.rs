@@ -350,8 +350,23 @@ SELECT s.entity_id, s.placement, s.metric_group, b.start_s, b.end_s, b.fetched_u
 FROM fetch_scopes s JOIN fetched_buckets b ON b.scope_id = s.scope_id
 WHERE s.account_id = ?1 AND s.entity_type = ?2 AND s.granularity = ?3
   AND s.segmentation_type = ?4 AND b.start_s < ?6 AND b.end_s > ?5
-  AND (?7 IS NULL OR min(b.fetched_us, ?7) < b.end_s * 1000000 + ?8)
-ORDER BY s.entity_id, s.placement, s.metric_group, b.start_s, b.end_s";
+  AND (?7 IS NULL OR min(b.fetched_us, ?7) < b.end_s * 1000000 + ?8)";
+
+/// [`BUCKETS`] narrowed to the query's entities and placements (JSON arrays `?9` and `?10`)
+/// where it names any: an incremental pass asks for the few entities that changed, and the
+/// scopes' unique index (account, type, entity, placement, ...) finds them without reading
+/// the rest of the type's history.
+fn buckets_sql(ids: bool, placements: bool) -> String {
+    let mut sql = BUCKETS.to_owned();
+    if ids {
+        sql.push_str(" AND s.entity_id IN (SELECT value FROM json_each(?9))");
+    }
+    if placements {
+        sql.push_str(" AND s.placement IN (SELECT value FROM json_each(?10))");
+    }
+    sql.push_str(" ORDER BY s.entity_id, s.placement, s.metric_group, b.start_s, b.end_s");
+    sql
+}
 
 /// The bucket states of `q`; with `refetch`, only those that need fetching again.
 pub(crate) fn bucket_states(
@@ -372,33 +387,52 @@ pub(crate) fn bucket_states(
         None => (None, 0),
     };
     type Row = (String, String, String, i64, i64, i64, bool, i64);
+    let json = |items: Vec<&str>| Value::from(items).to_string();
+    let ids_json = json(q.entity_ids.iter().map(EntityId::as_str).collect());
+    let placements_json = json(q.placements.iter().map(|p| p.as_str()).collect());
+    let (by_ids, by_placements) = (!q.entity_ids.is_empty(), !q.placements.is_empty());
+    let sql = buckets_sql(by_ids, by_placements);
+    let (account, entity, granularity) = (
+        q.account.as_str(),
+        q.entity.as_str(),
+        q.granularity.as_str(),
+    );
+    let (start, end) = (q.range.start().timestamp(), q.range.end().timestamp());
+    let all: [&dyn rusqlite::ToSql; 10] = [
+        &account,
+        &entity,
+        &granularity,
+        &seg_type,
+        &start,
+        &end,
+        &now_us,
+        &horizon_us,
+        &ids_json,
+        &placements_json,
+    ];
+    // SQLite counts parameters up to the highest one the statement names.
+    let used = if by_placements {
+        10
+    } else if by_ids {
+        9
+    } else {
+        8
+    };
     let rows: Vec<Row> = conn
-        .prepare_cached(BUCKETS)
+        .prepare_cached(&sql)
         .and_then(|mut stmt| {
-            stmt.query_map(
-                params![
-                    q.account.as_str(),
-                    q.entity.as_str(),
-                    q.granularity.as_str(),
-                    seg_type,
-                    q.range.start().timestamp(),
-                    q.range.end().timestamp(),
-                    now_us,
-                    horizon_us
-                ],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                },
-            )?
+            stmt.query_map(&all[..used], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })?
             .collect()
         })
         .map_err(Error::db("read bucket states"))?;

@@ -285,10 +285,40 @@ pub(crate) fn is_request_complete(
 pub(crate) fn completed_requests(
     conn: &Connection,
     account: &AccountId,
+    keys: &[String],
 ) -> Result<BTreeSet<String>> {
-    conn.prepare_cached("SELECT request_key FROM completed_requests WHERE account_id = ?1")
-        .and_then(|mut s| s.query_map([account.as_str()], |r| r.get(0))?.collect())
-        .map_err(Error::db("read completed requests"))
+    let mut done = BTreeSet::new();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT 1 FROM completed_requests WHERE account_id = ?1 AND request_key = ?2",
+        )
+        .map_err(Error::db("read completed requests"))?;
+    for key in keys {
+        let found = stmt
+            .query_row(params![account.as_str(), key], |_| Ok(()))
+            .optional()
+            .map_err(Error::db("read completed requests"))?;
+        if found.is_some() {
+            done.insert(key.clone());
+        }
+    }
+    Ok(done)
+}
+
+pub(crate) fn forget_completed(
+    tx: &Transaction<'_>,
+    account: &AccountId,
+    prefix: &str,
+) -> rusqlite::Result<u64> {
+    // The keys in [prefix, prefix + U+10FFFF): a range of the primary key.
+    let upper = format!("{prefix}\u{10FFFF}");
+    let n = tx
+        .prepare_cached(
+            "DELETE FROM completed_requests
+             WHERE account_id = ?1 AND request_key >= ?2 AND request_key < ?3",
+        )?
+        .execute(params![account.as_str(), prefix, upper])?;
+    Ok(n as u64)
 }
 
 // ---- leases ----

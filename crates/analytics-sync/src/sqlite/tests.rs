@@ -798,8 +798,35 @@ fn bucket_states_say_what_needs_a_refetch() {
         range("2024-05-01T02:00:00Z", "2024-05-01T05:00:00Z"),
     );
     assert_eq!(s.bucket_states(&later).unwrap().len(), 4);
-    let only_b2 = q.entity_ids([eid("b2")]);
+    let only_b2 = q.clone().entity_ids([eid("b2")]);
     assert_eq!(s.bucket_states(&only_b2).unwrap().len(), 6);
+    // Entities and placements narrow the SQL itself, with the refetch filter or without.
+    let placed = |p| only_b2.clone().placements([p]);
+    assert_eq!(
+        s.bucket_states(&placed(Placement::AllOnTwitter))
+            .unwrap()
+            .len(),
+        6
+    );
+    assert!(
+        s.bucket_states(&placed(Placement::PublisherNetwork))
+            .unwrap()
+            .is_empty()
+    );
+    let both = q.clone().entity_ids([eid("a1"), eid("b2"), eid("c3")]);
+    assert_eq!(s.bucket_states(&both).unwrap().len(), 12);
+    let spend_b2 = s
+        .refetch_needed(
+            &placed(Placement::AllOnTwitter),
+            &P,
+            FinalityScope::MetricsAndBilledSpend,
+            now,
+        )
+        .unwrap();
+    assert_eq!(spend_b2.len(), 6);
+    assert!(spend_b2.iter().all(|b| b.entity_id == eid("b2")));
+    let placements_only = q.placements([Placement::PublisherNetwork]);
+    assert!(s.bucket_states(&placements_only).unwrap().is_empty());
 }
 
 // ---- accounts, counts, bookmarks ----
@@ -990,8 +1017,9 @@ fn completing_a_request_finishes_its_jobs() {
     assert!(s.complete_request(&acct(), "req-1", now).unwrap());
     assert!(!s.complete_request(&acct(), "req-1", now).unwrap());
     assert!(s.is_request_complete(&acct(), "req-1").unwrap());
+    let asked = ["req-1", "req-2", "req-3"].map(str::to_owned);
     assert_eq!(
-        s.completed_requests(&acct())
+        s.completed_requests(&acct(), &asked)
             .unwrap()
             .into_iter()
             .collect::<Vec<_>>(),
@@ -1004,6 +1032,30 @@ fn completing_a_request_finishes_its_jobs() {
     );
     let c = s.counts(Some(&acct())).unwrap();
     assert_eq!((c.jobs, c.open_jobs, c.completed_requests), (3, 1, 1));
+}
+
+#[test]
+fn finished_passes_requests_are_forgotten_by_prefix() {
+    let s = store();
+    let now = t("2024-05-01T01:00:00Z");
+    let keys = ["bf|1|a", "bf|1|b", "inc|5|a", "inc|6|a", "inc|6|b", "incx"].map(str::to_owned);
+    for k in &keys {
+        assert!(s.complete_request(&acct(), k, now).unwrap());
+    }
+    let other = AccountId::new("other").unwrap();
+    assert!(s.complete_request(&other, "inc|6|a", now).unwrap());
+    assert_eq!(s.forget_completed(&acct(), "inc|").unwrap(), 3);
+    let left: Vec<_> = s
+        .completed_requests(&acct(), &keys)
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(left, ["bf|1|a", "bf|1|b", "incx"]);
+    // Another account's keys stay; nothing left to forget is not an error.
+    assert!(s.is_request_complete(&other, "inc|6|a").unwrap());
+    assert_eq!(s.forget_completed(&acct(), "inc|").unwrap(), 0);
+    assert_eq!(s.forget_completed(&acct(), "bf|").unwrap(), 2);
+    assert_eq!(s.counts(Some(&acct())).unwrap().completed_requests, 1);
 }
 
 // ---- leases ----

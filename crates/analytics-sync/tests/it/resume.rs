@@ -20,7 +20,8 @@ use crate::support::{acct, t};
 /// completed. Returns the job ids submitted.
 fn run(store: &dyn Store, keys: &[&str], stop_after: usize, next_job: &mut u64) -> Vec<u64> {
     let mut submitted = Vec::new();
-    let done = store.completed_requests(&acct()).unwrap();
+    let all: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    let done = store.completed_requests(&acct(), &all).unwrap();
     let open: Vec<JobRecord> = store.open_jobs(Some(&acct())).unwrap();
     for (i, key) in keys.iter().enumerate() {
         if done.contains(*key) {
@@ -92,7 +93,9 @@ fn a_killed_backfill_resumes_without_submitting_again() {
 
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
-        store.completed_requests(&acct()).unwrap(),
+        store
+            .completed_requests(&acct(), &keys.map(str::to_owned))
+            .unwrap(),
         BTreeSet::from(["r0".to_owned(), "r1".to_owned()])
     );
     let open = store.open_jobs(None).unwrap();

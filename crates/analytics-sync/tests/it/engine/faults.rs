@@ -75,9 +75,22 @@ fn fixture() -> String {
     json!({"seed": 3, "accounts": accounts, "series": series}).to_string()
 }
 
+/// What a run did.
+struct Run {
+    store: Arc<dyn Store>,
+    /// 503s the server answered.
+    unavailable: u64,
+    /// Jobs that ended FAILED.
+    failed: u64,
+    /// Jobs the engine made again.
+    retried: u64,
+    /// The queue's own counts.
+    queue: analytics_jobs::server::QueueStats,
+}
+
 /// Runs a backfill and an incremental pass against the fixture with `faults`, the clock
-/// ticking 500 times faster than real time; returns the store.
-async fn run(faults: Option<&str>) -> (Arc<dyn Store>, u64, u64, u64) {
+/// ticking 500 times faster than real time.
+async fn run(faults: Option<&str>) -> Run {
     let mut builder = Emulator::builder().fixture_json(&fixture()).unwrap();
     if let Some(f) = faults {
         builder = builder.faults(f.parse::<FaultConfig>().unwrap());
@@ -106,28 +119,34 @@ async fn run(faults: Option<&str>) -> (Arc<dyn Store>, u64, u64, u64) {
     let summary2 = engine.sync(&accounts).await.into_result().unwrap();
     ticker.abort();
     let unavailable = api.server.as_ref().unwrap().stats().status(503);
-    let failed = api
-        .queue
-        .stats()
+    let queue = api.queue.stats();
+    let failed = queue
         .transitions
         .iter()
         .filter(|((_, to), _)| *to == analytics_core::JobStatus::Failed)
         .map(|(_, n)| *n)
         .sum();
     api.stop().await;
-    (
+    Run {
         store,
         unavailable,
         failed,
-        summary.jobs_retried + summary2.jobs_retried,
-    )
+        retried: summary.jobs_retried + summary2.jobs_retried,
+        queue,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_do_not_change_the_result() {
-    let (clean, unavailable, failed, _) = run(None).await;
-    assert_eq!((unavailable, failed), (0, 0));
-    let (faulty, unavailable, failed, retried) = run(Some(
+    let clean = run(None).await;
+    assert_eq!((clean.unavailable, clean.failed), (0, 0));
+    let Run {
+        store: faulty,
+        unavailable,
+        failed,
+        retried,
+        ..
+    } = run(Some(
         "seed=5;*:503=0.1,retry_after=0.1,retry_after_secs=1;\
          queue:failed=0.1,url_null=0.3,url_null_secs=5,file_404=0.3,file_404_secs=2,\
          empty_first_read=0.5,create_503=0.1",
@@ -139,9 +158,30 @@ async fn faults_do_not_change_the_result() {
         failed > 0 && retried >= failed,
         "{failed} failed jobs, {retried} retried"
     );
-    let (want, got) = (dump(&*clean), dump(&*faulty));
+    let (want, got) = (dump(&*clean.store), dump(&*faulty));
     assert!(want.values().any(|v| !v.is_empty()), "the fixture has data");
     assert_eq!(got, want);
+}
+
+/// Creates that make their job and answer 500 (a gateway timing out after the backend took
+/// the job): the engine finds the job in the account's list instead of making another, so
+/// every job the API made is one the store knows, and the data is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_is_lost_makes_no_second_job() {
+    let clean = run(None).await;
+    let lost = run(Some("seed=7;queue:create_lost=0.3")).await;
+    assert!(lost.queue.lost_creates > 0, "no create answer was lost");
+    let recorded = lost.store.counts(None).unwrap().jobs;
+    assert_eq!(
+        lost.queue.created, recorded,
+        "{} lost answers: every job made is recorded, none twice",
+        lost.queue.lost_creates
+    );
+    assert_eq!(
+        clean.queue.created, lost.queue.created,
+        "as many jobs as without faults"
+    );
+    assert_eq!(dump(&*lost.store), dump(&*clean.store));
 }
 
 /// The fixture's instants are whole hours.
@@ -155,4 +195,70 @@ fn fixture_parses() {
             .build()
             .is_ok()
     );
+}
+
+/// Jobs the API never finishes: each is cancelled once it has waited `max_job_wait` (freeing
+/// its slot) and submitted again; when every attempt is stuck the account fails with the
+/// reason instead of polling for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_jobs_are_cancelled_submitted_again_then_reported() {
+    let mut jobs = JobsConfig::new();
+    jobs.model = ProcessingModel::fixed(
+        TimeDelta::days(30),
+        TimeDelta::seconds(3),
+        TimeDelta::seconds(1),
+    );
+    let emulator = Emulator::builder()
+        .fixture_json(&fixture())
+        .unwrap()
+        .build()
+        .unwrap();
+    let api = Api::start(emulator, now(), Some(jobs)).await;
+    let clock = api.clock.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            clock.advance(TimeDelta::minutes(1));
+        }
+    });
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let mut config = config();
+    config.lease_ttl = TimeDelta::days(30);
+    config.max_job_wait = TimeDelta::minutes(30);
+    config.max_job_attempts = 2;
+    let engine = api.engine(Arc::clone(&store), config);
+    let report = tokio::time::timeout(Duration::from_secs(60), engine.backfill(&api.accounts()))
+        .await
+        .expect("the backfill ends");
+    ticker.abort();
+    assert_eq!(
+        report.errors.len(),
+        2,
+        "both accounts fail: {:?}",
+        report.errors
+    );
+    for e in &report.errors {
+        let text = e.to_string();
+        assert!(
+            text.contains(
+                "2 jobs tried, last the job was still QUEUED 30 min after it was submitted"
+            ),
+            "{text}"
+        );
+    }
+    let cancelled: u64 = api
+        .queue
+        .stats()
+        .transitions
+        .iter()
+        .filter(|((_, to), _)| *to == analytics_core::JobStatus::Cancelled)
+        .map(|(_, n)| *n)
+        .sum();
+    assert!(report.summary.job_cancels > 0);
+    assert_eq!(
+        cancelled, report.summary.job_cancels,
+        "every stuck job given up was cancelled"
+    );
+    assert!(report.summary.jobs_retried > 0);
+    api.stop().await;
 }

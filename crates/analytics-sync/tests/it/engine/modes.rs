@@ -12,6 +12,7 @@ use analytics_core::time::{HOUR, ceil_local_day, floor_hour, floor_local_day};
 use analytics_core::{EntityType, Granularity, Placement, SegmentationType, TimeRange};
 use analytics_emulator::Emulator;
 use analytics_emulator::emulator::wire_stats;
+use analytics_http::clock::Clock;
 use analytics_sync::engine::{Mode, SyncEvent};
 use analytics_sync::{FactQuery, SqliteStore, Store};
 
@@ -129,6 +130,66 @@ async fn watch_keeps_the_last_hours_at_hour_within_the_rate_limit() {
             w.id
         );
     }
+    api.stop().await;
+}
+
+/// Watching runs for days: its leases are renewed every cycle, so another worker cannot take
+/// an account from under it however long it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_keeps_its_leases_for_as_long_as_it_runs() {
+    let api = Api::start(emulator(), now(), None).await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+    let events = Arc::new(Recorder::default());
+    let mut config = config();
+    config.realtime.min_interval = Duration::from_millis(20);
+    // Cycles as fast as the minimum interval (the cadence is in real time).
+    config.realtime.rate_window = Duration::from_millis(100);
+    let ttl = config.lease_ttl;
+    let engine = api
+        .engine(Arc::clone(&store), config)
+        .with_observer(events.clone());
+    let accounts = api.accounts();
+    let taken = Arc::new(std::sync::Mutex::new(None));
+    let stop = {
+        let (seen, clock, store, taken) = (
+            Arc::clone(&events),
+            api.clock.clone(),
+            Arc::clone(&store),
+            Arc::clone(&taken),
+        );
+        let account = accounts[0].clone();
+        async move {
+            let mut cycles = 0;
+            while cycles < 4 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let n = seen
+                    .0
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| matches!(e, SyncEvent::CycleFinished { .. }))
+                    .count();
+                if n > cycles {
+                    cycles = n;
+                    // Each cycle starts more than half a lease after the previous one.
+                    clock.advance(ttl / 2 + TimeDelta::minutes(1));
+                }
+            }
+            *taken.lock().unwrap() = Some(
+                store
+                    .try_lease(&account, "another", Clock::now(&clock), ttl)
+                    .unwrap(),
+            );
+        }
+    };
+    let started = api.now();
+    engine.watch(&accounts, stop).await.into_result().unwrap();
+    assert!(api.now() - started > ttl * 2);
+    assert_eq!(
+        *taken.lock().unwrap(),
+        Some(false),
+        "the watching worker still holds the lease"
+    );
     api.stop().await;
 }
 
