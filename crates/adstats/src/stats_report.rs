@@ -192,11 +192,24 @@ fn range(
                 .map_or(start, day);
             (first.max(start), end)
         }
-        (None, from, to) => (
-            from.map_or(start, day),
-            to.and_then(|d| d.checked_add_days(Days::new(1)))
-                .map_or(end, day),
-        ),
+        (None, from, to) => {
+            let (want_start, want_end) = (
+                from.map_or(start, day),
+                to.and_then(|d| d.checked_add_days(Days::new(1)))
+                    .map_or(end, day),
+            );
+            // Days outside the synced history would read as rows of zeros, which look like
+            // days without ads: leave them out, and say so.
+            if want_start < start || want_end > end {
+                let end_date = local_date(end, tz);
+                let last = end_date.pred_opt().unwrap_or(end_date);
+                eprintln!(
+                    "adstats: account {account} is synced from {} to {last}: days outside that are not shown",
+                    local_date(start, tz),
+                );
+            }
+            (want_start.max(start), want_end.min(end))
+        }
     };
     Ok(TimeRange::new(start, end).ok())
 }

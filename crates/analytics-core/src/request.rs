@@ -414,7 +414,12 @@ fn parse_enum<T: FromStr<Err = UnknownValue>>(
     }
 }
 
-/// Parses every item of a list, one error per item that does not parse.
+/// The most errors one list parameter reports: a request of a megabyte of bad items would
+/// otherwise be answered with tens of megabytes of errors (each names the valid values).
+pub const MAX_ITEM_ERRORS: usize = 20;
+
+/// Parses every item of a list, one error per item that does not parse (the first
+/// [`MAX_ITEM_ERRORS`] of them).
 fn parse_items<T>(
     items: &[&str],
     parse: impl Fn(&str) -> Option<T>,
@@ -422,10 +427,16 @@ fn parse_items<T>(
     errors: &mut Vec<ApiError>,
 ) -> Vec<T> {
     let mut out = Vec::with_capacity(items.len());
+    let mut bad = 0;
     for item in items {
         match parse(item) {
             Some(v) => out.push(v),
-            None => errors.push(error(item)),
+            None => {
+                bad += 1;
+                if bad <= MAX_ITEM_ERRORS {
+                    errors.push(error(item));
+                }
+            }
         }
     }
     out
@@ -1664,6 +1675,19 @@ mod tests {
         let mut raw = RawParams::from_query(BASE);
         raw.push("placement", "NOWHERE");
         assert_eq!(sync(&raw).unwrap().placement(), Placement::AllOnTwitter);
+    }
+
+    #[test]
+    fn a_list_of_many_bad_items_reports_the_first_few() {
+        let groups: Vec<String> = (0..5000).map(|i| format!("G{i}")).collect();
+        let raw = with(BASE, &[("metric_groups", Some(&groups.join(",")))]);
+        let errors = problems(sync(&raw));
+        let on_groups = errors
+            .iter()
+            .filter(|(_, p, _)| p == "metric_groups")
+            .count();
+        assert_eq!(on_groups, MAX_ITEM_ERRORS, "{errors:?}");
+        assert!(errors[0].2.contains("G0"), "{:?}", errors[0]);
     }
 
     // ---- stats: valid requests -----------------------------------------------------------------

@@ -59,6 +59,31 @@ fn sync_then_report() {
     );
     assert!(rows.iter().all(|r| r["spend_micro"].is_i64()));
 
+    // Days outside the synced history are left out (they would read as days of zeros), and
+    // the report says so.
+    let whole = report(&["--by", "day", "--format", "csv"]);
+    let out = run_in(
+        dir.path(),
+        &[
+            "report",
+            "--by",
+            "day",
+            "--format",
+            "csv",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-01-01",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), whole);
+    let err = stderr(&out);
+    assert!(
+        err.contains("is synced from") && err.contains("days outside that are not shown"),
+        "{err}"
+    );
+
     // The chart is an SVG drawn by plotters.
     let svg = dir.path().join("daily.svg");
     let out = run_in(

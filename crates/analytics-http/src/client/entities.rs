@@ -20,6 +20,7 @@ use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::cursor::CursorTrail;
 use super::{Call, Client, EndpointFamily, EntityCollection, Error, Result, Verb};
 use crate::server::filter_params;
 
@@ -284,26 +285,18 @@ where
     F: Fn(ValidListQuery) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<EntityPage>> + Send,
 {
-    futures_util::stream::try_unfold(Some(first), move |next| {
-        let fut = next.map(|q| {
-            let cursor = q.cursor.clone();
-            (fetch(q.clone()), q, cursor)
-        });
+    let trail = CursorTrail::starting_at(first.cursor.as_deref());
+    futures_util::stream::try_unfold((Some(first), trail), move |(next, mut trail)| {
+        let fut = next.map(|q| (fetch(q.clone()), q));
         async move {
-            let Some((fut, query, cursor)) = fut else {
+            let Some((fut, query)) = fut else {
                 return Ok(None);
             };
             let page = fut.await?;
-            let next = match page.next_cursor.as_deref().filter(|c| !c.is_empty()) {
-                None => None,
-                Some(c) if Some(c) == cursor.as_deref() => {
-                    return Err(Error::decode(format!(
-                        "the API answered the page at cursor {c:?} with the same next_cursor"
-                    )));
-                }
-                Some(c) => Some(query.at_cursor(Some(c.to_owned()))),
-            };
-            Ok(Some((page, next)))
+            let next = trail
+                .next(page.next_cursor.as_deref())?
+                .map(|c| query.at_cursor(Some(c)));
+            Ok(Some((page, (next, trail))))
         }
     })
 }
@@ -387,7 +380,39 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::StreamExt as _;
+
     use super::*;
+
+    #[tokio::test]
+    async fn cursors_that_go_round_end_the_walk_with_an_error() {
+        // Pages: first -> a -> b -> a again.
+        let fetch = |q: ValidListQuery| async move {
+            let next = match q.cursor.as_deref() {
+                None => "a",
+                Some("a") => "b",
+                _ => "a",
+            };
+            Ok(EntityPage {
+                data: Vec::new(),
+                next_cursor: Some(next.to_owned()),
+                total_count: None,
+                request: RequestEcho::default(),
+            })
+        };
+        let first = ListQuery::new()
+            .validate(Some(EntityCollection::Campaigns))
+            .unwrap();
+        let got: Vec<_> = pages(first, fetch).collect().await;
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[..2].iter().all(Result::is_ok));
+        let e = got[2].as_ref().unwrap_err();
+        let why = std::error::Error::source(e).map(ToString::to_string);
+        assert!(
+            why.is_some_and(|w| w.contains("leads back to a page already read")),
+            "{e:?}"
+        );
+    }
 
     fn ids(n: usize) -> Vec<EntityId> {
         (0..n)

@@ -19,6 +19,7 @@ use analytics_core::{StatsEndpoint, ValidStats};
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 
+use super::cursor::CursorTrail;
 use super::stats::wrong_endpoint;
 use super::{Call, Client, EndpointFamily, Error, Prepared, Received, Result, Verb};
 
@@ -130,7 +131,8 @@ impl Client {
     ) -> impl Stream<Item = Result<JobList>> + Send + 'static {
         let client = self.clone();
         let account = account.clone();
-        futures_util::stream::try_unfold(Some(request), move |next| {
+        let trail = CursorTrail::starting_at(request.cursor());
+        futures_util::stream::try_unfold((Some(request), trail), move |(next, mut trail)| {
             let client = client.clone();
             let account = account.clone();
             async move {
@@ -138,20 +140,15 @@ impl Client {
                     return Ok(None);
                 };
                 let page = client.jobs(&account, &request).await?;
-                let next = match page.next_cursor.as_deref().filter(|c| !c.is_empty()) {
+                let next = match trail.next(page.next_cursor.as_deref())? {
                     None => None,
-                    Some(c) if Some(c) == request.cursor() => {
-                        return Err(Error::decode(format!(
-                            "the API answered the page at cursor {c:?} with the same next_cursor"
-                        )));
-                    }
                     Some(c) => {
                         let mut q = request.to_query();
-                        q.cursor = Some(c.to_owned());
+                        q.cursor = Some(c);
                         Some(q.validate()?)
                     }
                 };
-                Ok(Some((page, next)))
+                Ok(Some((page, (next, trail))))
             }
         })
     }

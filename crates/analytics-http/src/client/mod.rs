@@ -99,6 +99,7 @@
 //! the client and of its credentials redacts them, errors keep no header, and the `tracing`
 //! events (at debug level: method, path, status, attempt, waits) carry no header either.
 
+mod cursor;
 mod entities;
 mod error;
 mod jobs;
