@@ -403,6 +403,18 @@ impl Shared {
         }
     }
 
+    /// The account's slots at `now`, its jobs first brought up to date by the clock (a job that
+    /// ended meanwhile holds no slot), for the answers that change nothing else.
+    fn slots_now(&self, account_id: &str, now: DateTime<Utc>) -> SlotsStatus {
+        let mut st = lock(&self.state);
+        let changed = self.advance_account(&mut st, account_id, now);
+        let status = self.slots_status(&st, account_id);
+        if changed {
+            self.commit(st);
+        }
+        status
+    }
+
     fn slots_status(&self, st: &State, account_id: &str) -> SlotsStatus {
         st.accounts.get(account_id).map_or_else(
             || JobSlots::new(self.config.job_limit).status(),
@@ -592,10 +604,8 @@ impl JobQueue {
             && ids::unit(&[faults.seed, m, 0x503]) < faults.create_unavailable
         {
             let retry = ids::unit(&[faults.seed, m, 0x5a]) < faults.retry_after_share;
-            let mut st = lock(&sh.state);
-            st.stats.refused_unavailable += 1;
-            let status = sh.slots_status(&st, account_id);
-            drop(st);
+            lock(&sh.state).stats.refused_unavailable += 1;
+            let status = sh.slots_now(account_id, call.now);
             let mut reply = envelope(
                 vec![ApiError::new(
                     ErrorCode::ServiceUnavailable,
@@ -614,14 +624,14 @@ impl JobQueue {
             Err(errors) => {
                 let mut echo = ValidStats::echo_raw(call.params, tz, StatsEndpoint::Async);
                 echo.insert("account_id".into(), account_id.into());
-                let status = sh.slots_status(&lock(&sh.state), account_id);
+                let status = sh.slots_now(account_id, call.now);
                 return with_slots(envelope(errors.into_vec(), echo), status);
             }
         };
         let mut echo = request.echo_params();
         echo.insert("account_id".into(), account_id.into());
         if let Err(e) = sh.source.check(call.account, &request) {
-            let status = sh.slots_status(&lock(&sh.state), account_id);
+            let status = sh.slots_now(account_id, call.now);
             return with_slots(backend_reply(e, echo), status);
         }
         let now = call.now;
@@ -720,7 +730,7 @@ impl JobQueue {
             Err(errors) => {
                 let mut echo = ValidJobList::echo_raw(call.params);
                 echo.insert("account_id".into(), account_id.into());
-                let status = sh.slots_status(&lock(&sh.state), account_id);
+                let status = sh.slots_now(account_id, call.now);
                 return with_slots(envelope(errors.into_vec(), echo), status);
             }
         };
@@ -735,7 +745,7 @@ impl JobQueue {
                     "Expected a cursor from a previous response for cursor",
                 )
                 .with_parameter("cursor");
-                let status = sh.slots_status(&lock(&sh.state), account_id);
+                let status = sh.slots_now(account_id, call.now);
                 return with_slots(envelope(vec![error], echo), status);
             }
         };

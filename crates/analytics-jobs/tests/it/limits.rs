@@ -128,3 +128,29 @@ async fn the_limit_is_per_account_and_configurable() {
     assert_eq!(r.header("x-concurrent-job-limit-remaining"), Some("1"));
     assert_eq!(h.create_simple(&li).await.status, StatusCode::OK);
 }
+
+/// Every answer about an account's jobs carries its slots as of now: a refused create counts
+/// the jobs that ended by the clock as free, as an accepted one does.
+#[tokio::test]
+async fn a_refused_create_reports_the_slots_jobs_freed_meanwhile() {
+    let mut c = config(ten_second_phases());
+    c.job_limit = 2;
+    let h = Harness::start(c).await;
+    let li = h.line_items(1);
+    for _ in 0..2 {
+        assert_eq!(h.create_simple(&li).await.status, StatusCode::OK);
+    }
+    // The workers write both files (in real time), then both jobs end by the clock (three
+    // ten-second phases), with no request in between.
+    for _ in 0..500 {
+        if h.queue.stats().files_written == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(h.queue.stats().files_written, 2);
+    h.advance(secs(60));
+    let r = h.create(&[("entity", "LINE_ITEM")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.header("x-concurrent-job-limit-remaining"), Some("2"));
+}
