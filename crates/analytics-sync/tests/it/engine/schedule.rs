@@ -4,8 +4,9 @@
 //! by a new engine on the same store for each pass (a scheduled run is a new process); with
 //! the dataset's anchor up to 40 days ahead, campaigns are created and start serving between
 //! passes, and an account may move from Los Angeles to Tokyo at the anchor; and with faults
-//! or without (503s on every route, failed jobs, empty first reads); segmented by GENDER (the
-//! segments through jobs) or not.
+//! or without (503s on every route, failed jobs, empty first reads, creates whose answer is
+//! lost after the job was made); segmented by GENDER (the segments through jobs) or not; with
+//! two accounts in zones whose midnights are off the hour (Kolkata, Lord Howe) or not.
 //!
 //! - Checking every type on every pass (`recheck` 0), the store equals the API's values after
 //!   every pass.
@@ -59,6 +60,8 @@ struct Schedule {
     faults: bool,
     /// Whether the sync also keeps a segmentation (GENDER).
     segmented: bool,
+    /// Whether the first two accounts are in Asia/Kolkata and Australia/Lord_Howe.
+    off_the_hour: bool,
 }
 
 prop_compose! {
@@ -75,6 +78,7 @@ prop_compose! {
         moves in any::<bool>(),
         faults in any::<bool>(),
         segmented in any::<bool>(),
+        off_the_hour in any::<bool>(),
     ) -> Schedule {
         Schedule {
             seed,
@@ -87,6 +91,7 @@ prop_compose! {
             moves,
             faults,
             segmented,
+            off_the_hour,
         }
     }
 }
@@ -102,11 +107,22 @@ async fn run(s: Schedule) -> Result<(), TestCaseError> {
     if s.moves {
         move_at_anchor(&mut dataset);
     }
+    if s.off_the_hour {
+        use analytics_core::chrono_tz::{Asia, Australia};
+        for (a, tz) in dataset
+            .accounts
+            .iter_mut()
+            .zip([Asia::Kolkata, Australia::Lord_Howe])
+        {
+            a.timezone = tz;
+            a.timezone_switch = None;
+        }
+    }
     let mut emu = Emulator::builder().seed(s.seed).config(dataset);
     if s.faults {
         // The clock only moves between passes: no fault that waits for it (late results).
         let faults = format!(
-            "seed={};*:503=0.05,retry_after=0;queue:failed=0.1,empty_first_read=0.5,create_503=0.05",
+            "seed={};*:503=0.05,retry_after=0;queue:failed=0.1,empty_first_read=0.5,create_503=0.05,create_lost=0.05",
             s.seed
         );
         emu = emu.faults(faults.parse::<FaultConfig>().unwrap());
