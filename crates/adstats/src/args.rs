@@ -94,6 +94,14 @@ pub(crate) fn entity_id(s: &str) -> Result<EntityId, String> {
     EntityId::new(s.trim()).map_err(|e| e.to_string())
 }
 
+/// Seconds between polls: a finite number from 0.05 to 3600.
+pub(crate) fn poll_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.05..=3600.0).contains(&v) => Ok(v),
+        _ => Err("expected seconds from 0.05 to 3600".to_owned()),
+    }
+}
+
 /// One job id (decimal).
 pub(crate) fn job_id(s: &str) -> Result<JobId, String> {
     s.trim()

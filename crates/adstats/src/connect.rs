@@ -29,8 +29,8 @@ pub(crate) fn note_emulator_flags(flags: Vec<String>) {
     let _ = EMULATOR_FLAGS.set(flags);
 }
 
-/// Where the API is and who the client is.
-#[derive(Debug, Clone, Args)]
+/// Where the API is and who the client is (its `Debug` leaves the secrets out).
+#[derive(Clone, Args)]
 pub(crate) struct ApiArgs {
     /// Base URL of the Ads API (e.g. `https://ads-api.x.com`, or the address an `adstats serve`
     /// prints). Without it (and without `api` in the config file) the command starts the
@@ -78,6 +78,32 @@ pub(crate) struct ApiArgs {
     /// it gives up, in seconds (the API's windows are 15 minutes).
     #[arg(long, value_name = "SECS", default_value_t = 960)]
     pub(crate) max_wait: u64,
+}
+
+impl std::fmt::Debug for ApiArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            api: _,
+            api_version: _,
+            config: _,
+            consumer_key: _,
+            consumer_secret: _,
+            access_token: _,
+            token_secret: _,
+            max_wait: _,
+        } = self; // a new field must be added here too
+        let hidden = |s: &Option<String>| s.as_ref().map(|_| "<hidden>");
+        f.debug_struct("ApiArgs")
+            .field("api", &self.api)
+            .field("api_version", &self.api_version)
+            .field("config", &self.config)
+            .field("consumer_key", &self.consumer_key)
+            .field("consumer_secret", &hidden(&self.consumer_secret))
+            .field("access_token", &self.access_token)
+            .field("token_secret", &hidden(&self.token_secret))
+            .field("max_wait", &self.max_wait)
+            .finish()
+    }
 }
 
 /// A client, and the embedded emulator it talks to when there is one.
@@ -239,5 +265,33 @@ impl ApiArgs {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use clap::Parser as _;
+
+    use super::ApiArgs;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        api: ApiArgs,
+    }
+
+    #[test]
+    fn debug_never_shows_the_secrets() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--consumer-secret",
+            "s3cret-consumer",
+            "--token-secret",
+            "s3cret-token",
+        ])
+        .unwrap();
+        let shown = format!("{:?}", cli.api);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("<hidden>"), "{shown}");
     }
 }

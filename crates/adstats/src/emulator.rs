@@ -50,8 +50,8 @@ pub(crate) struct EmulatorArgs {
     #[arg(long, default_value_t = 250)]
     pub(crate) sync_stats_limit: u32,
 
-    /// Length of a rate-limit window in seconds (the API's is 900).
-    #[arg(long, default_value_t = 900)]
+    /// Length of a rate-limit window in seconds (the API's is 900; at most a day).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) rate_window_secs: u64,
 
     /// Async jobs succeed as soon as their result file is written, instead of taking the
@@ -66,8 +66,9 @@ pub(crate) struct EmulatorArgs {
     pub(crate) no_active_entities: Vec<String>,
 }
 
-/// The credential set `adstats serve` accepts (demo credentials by default).
-#[derive(Debug, Clone, Args)]
+/// The credential set `adstats serve` accepts (demo credentials by default; its `Debug` leaves
+/// the secrets out).
+#[derive(Clone, Args)]
 pub(crate) struct AcceptedCredentials {
     /// Consumer key the emulator accepts (with the three secrets below; it sees every account).
     #[arg(long, env = "ADSTATS_CONSUMER_KEY", default_value = analytics_emulator::credentials::DEMO_CONSUMER_KEY)]
@@ -84,6 +85,17 @@ pub(crate) struct AcceptedCredentials {
     /// Access token secret the emulator accepts.
     #[arg(long, env = "ADSTATS_TOKEN_SECRET", default_value = analytics_emulator::credentials::DEMO_TOKEN_SECRET, hide_default_value = true, hide_env_values = true)]
     pub(crate) token_secret: String,
+}
+
+impl std::fmt::Debug for AcceptedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcceptedCredentials")
+            .field("consumer_key", &self.consumer_key)
+            .field("consumer_secret", &"<hidden>")
+            .field("access_token", &self.access_token)
+            .field("token_secret", &"<hidden>")
+            .finish()
+    }
 }
 
 impl AcceptedCredentials {
@@ -175,6 +187,9 @@ impl EmulatorArgs {
         clock: &SharedClock,
     ) -> anyhow::Result<ServerConfig> {
         let mut config = ServerConfig::new();
+        // With --now or --start-at the server's clock is not the time of day, while the
+        // clients it serves (other than the embedded one) sign with the time of day.
+        config.oauth_wall_clock = self.now.is_some() || self.start_at.is_some();
         let window = TimeDelta::seconds(i64::try_from(self.rate_window_secs.max(1)).unwrap_or(900));
         config.sync_stats_limit = RateLimit::new(self.sync_stats_limit, window);
         let mut jobs = JobsConfig::new();

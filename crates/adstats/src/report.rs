@@ -45,11 +45,26 @@ pub(crate) fn fail(e: &anyhow::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
+/// Whether `e` is a write to a reader that went away: a broken pipe anywhere in its chain
+/// (serde_json and csv wrap the io error), unless the chain holds an API call's error (a
+/// connection to the API broken by the peer is a failure to report).
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |kind: std::io::ErrorKind| kind == std::io::ErrorKind::BrokenPipe;
+    let pipe = e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+            .is_some_and(|io| broken(io.kind()))
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                .is_some_and(broken)
+            || c.downcast_ref::<csv::Error>()
+                .is_some_and(|e| matches!(e.kind(), csv::ErrorKind::Io(io) if broken(io.kind())))
+    });
+    pipe && !e.chain().any(|c| c.is::<ClientError>())
+}
+
+/// `Ok` when `e` is a broken pipe (see [`is_broken_pipe`]), else `e`.
+pub(crate) fn unless_broken_pipe(e: anyhow::Error) -> anyhow::Result<()> {
+    if is_broken_pipe(&e) { Ok(()) } else { Err(e) }
 }
 
 /// The message and exit code of `e`.
@@ -153,5 +168,43 @@ fn hint(e: &ClientError) -> Option<&'static str> {
             Some("check --account: `adstats accounts` lists the accounts these credentials see")
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipe() -> std::io::Error {
+        std::io::Error::from(std::io::ErrorKind::BrokenPipe)
+    }
+
+    #[test]
+    fn only_a_write_to_a_reader_gone_is_a_broken_pipe() {
+        assert!(is_broken_pipe(&anyhow::Error::new(pipe())));
+        assert!(unless_broken_pipe(anyhow::Error::new(pipe())).is_ok());
+        // serde_json wraps the io error of the writer it was given.
+        let json = serde_json::to_writer(Gone, &[1, 2, 3]).unwrap_err();
+        assert!(is_broken_pipe(&anyhow::Error::new(json)));
+        let mut w = csv::Writer::from_writer(Gone);
+        let csv = w
+            .write_record(["a"])
+            .and_then(|()| w.flush().map_err(csv::Error::from));
+        assert!(is_broken_pipe(&anyhow::Error::new(csv.unwrap_err())));
+        let other = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(!is_broken_pipe(&other));
+        assert!(unless_broken_pipe(other).is_err());
+    }
+
+    /// A writer whose reader went away.
+    struct Gone;
+
+    impl std::io::Write for Gone {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(pipe())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 }

@@ -40,9 +40,9 @@ pub(crate) struct SyncArgs {
     accounts: Vec<String>,
 
     /// Days of history a backfill fetches (local days, today included; none before the
-    /// account was created).
+    /// account was created; at most ten years).
     #[arg(long, value_name = "DAYS", default_value_t = 90,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=3653))]
     history_days: u32,
 
     /// A segmentation to fetch too, e.g. AGE, GENDER, PLATFORMS, or METROS:COUNTRY_ID
@@ -54,15 +54,18 @@ pub(crate) struct SyncArgs {
     #[arg(long = "organic-tweet", value_name = "ID")]
     organic_tweets: Vec<String>,
 
-    /// How long spend is re-read after a day ends, in days (the billing window).
-    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    /// How long spend is re-read after a day ends, in days (the billing window; at most a
+    /// year).
+    #[arg(long, value_name = "DAYS", default_value_t = 14,
+          value_parser = clap::value_parser!(u32).range(0..=366))]
     billing_window_days: u32,
 
     /// How often, in hours, each entity type is checked for what rarely changes: spend past
     /// its 3-day estimate (small credits until the billing window closes) and metric groups
     /// never seen with data (MOBILE_CONVERSION without an app). The types' checks are spread
     /// over the period, so hourly passes share the work; 0: on every pass.
-    #[arg(long, value_name = "HOURS", default_value_t = 24)]
+    #[arg(long, value_name = "HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(0..=8784))]
     recheck_hours: u32,
 
     /// Only backfill new accounts; no incremental pass.
@@ -74,8 +77,9 @@ pub(crate) struct SyncArgs {
     #[arg(long)]
     watch: bool,
 
-    /// Hours before the current one that --watch keeps fresh.
-    #[arg(long, value_name = "HOURS", default_value_t = 6)]
+    /// Hours before the current one that --watch keeps fresh (1 to 168, a week).
+    #[arg(long, value_name = "HOURS", default_value_t = 6,
+          value_parser = clap::value_parser!(u32).range(1..=168))]
     watch_hours: u32,
 
     /// No progress bar, plain log lines instead (the default when stderr is not a terminal).
@@ -195,13 +199,14 @@ pub(crate) async fn run(args: SyncArgs) -> anyhow::Result<()> {
         engine.sync(&accounts).await
     };
     progress.finish();
-    print(&report, &*store, "sync")?;
+    // A reader that went away (`adstats sync | head`) does not hide the sync's own failure.
+    print(&report, &*store, "sync").or_else(crate::report::unless_broken_pipe)?;
     let mut failure = report.into_result().err().map(|e| ("sync", e));
     if args.watch && failure.is_none() {
         progress.line("watching: the last hours at HOUR, within the rate limit; Ctrl-C stops");
         let report = engine.watch(&accounts, ctrl_c()).await;
         progress.finish();
-        print(&report, &*store, "watch")?;
+        print(&report, &*store, "watch").or_else(crate::report::unless_broken_pipe)?;
         failure = report.into_result().err().map(|e| ("watch", e));
     }
     conn.close().await;

@@ -105,8 +105,8 @@ struct CreateArgs {
     #[arg(long)]
     wait: bool,
 
-    /// Seconds between two polls of the job with --wait.
-    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    /// Seconds between two polls of the job with --wait (0.05 to 3600).
+    #[arg(long, default_value_t = 2.0, value_name = "SECS", value_parser = args::poll_secs)]
     poll_interval: f64,
 
     /// Give up waiting after this many seconds (the job keeps running).
@@ -233,7 +233,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         "adstats: created job {} ({}); waiting for it to end",
         job.id_str, job.status
     );
-    let poll = Duration::from_secs_f64(args.poll_interval.clamp(0.05, 3600.0));
+    let poll = Duration::from_secs_f64(args.poll_interval);
     let timeout = Duration::from_secs(args.wait_timeout);
     let done = tokio::time::timeout(timeout, wait_for(client, account, job.id, poll))
         .await
@@ -349,6 +349,9 @@ fn write_result(
         combined: None,
         only: (!metrics.is_empty()).then_some(metrics),
     };
+    for w in view.unmatched() {
+        eprintln!("adstats: {w}");
+    }
     emit(output.format(), || view.to_json(), || view.to_table())
 }
 
@@ -428,16 +431,26 @@ async fn cancel(args: CancelArgs) -> anyhow::Result<()> {
     let conn = args.common.connect().await?;
     let client = &conn.client;
     let tz = timezone(client, &args.account).await?;
+    // Every job is tried: one that already ended does not keep the others running.
     let mut cancelled = Vec::new();
+    let mut failed = Vec::new();
     for id in &args.jobs {
-        let job = client
-            .cancel_job(&args.account, *id)
-            .await
-            .with_context(|| format!("cannot cancel job {}", id.to_id_str()))?;
-        cancelled.push(job);
+        match client.cancel_job(&args.account, *id).await {
+            Ok(job) => cancelled.push(job),
+            Err(e) => failed.push(
+                anyhow::Error::new(e).context(format!("cannot cancel job {}", id.to_id_str())),
+            ),
+        }
     }
     conn.close().await;
-    write_jobs(&args.common.output, tz, &cancelled)
+    write_jobs(&args.common.output, tz, &cancelled)?;
+    let Some(last) = failed.pop() else {
+        return Ok(());
+    };
+    for e in &failed {
+        eprintln!("adstats: {e:#}");
+    }
+    Err(last)
 }
 
 async fn download(args: DownloadArgs) -> anyhow::Result<()> {

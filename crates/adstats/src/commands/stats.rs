@@ -232,6 +232,9 @@ pub(crate) async fn run(args: StatsArgs) -> anyhow::Result<()> {
         per_placement,
         only: (!args.metrics.is_empty()).then_some(args.metrics.as_slice()),
     };
+    for w in view.unmatched() {
+        eprintln!("adstats: {w}");
+    }
     emit(
         args.common.output.format(),
         || view.to_json(),

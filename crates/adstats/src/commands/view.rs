@@ -108,10 +108,32 @@ impl StatsView<'_> {
     }
 
     fn keep(&self, name: &str) -> bool {
-        self.only.is_none_or(|only| {
-            only.iter()
-                .any(|o| o == name || name.split('.').next() == Some(o.as_str()))
-        })
+        self.only
+            .is_none_or(|only| only.iter().any(|o| selects(o, name)))
+    }
+
+    /// The names of `--metrics` that no metric of the responses answers (a typo, or a metric
+    /// of a group not requested), each with what to check.
+    pub(crate) fn unmatched(&self) -> Vec<String> {
+        let Some(only) = self.only else {
+            return Vec::new();
+        };
+        let names: HashSet<&str> = self
+            .labelled()
+            .into_iter()
+            .flat_map(|(_, r)| &r.data)
+            .flat_map(|e| &e.id_data)
+            .flat_map(|d| d.metrics.iter().map(|(n, _)| n.as_str()))
+            .collect();
+        only.iter()
+            .filter(|o| !names.iter().any(|n| selects(o, n)))
+            .map(|o| match analytics_core::catalog::group_of(o) {
+                Some(g) => {
+                    format!("no metric {o:?} in the response: it is in {g}, add it with --groups")
+                }
+                None => format!("no metric {o:?} in the response, nor in the API's catalog"),
+            })
+            .collect()
     }
 
     fn filtered(&self, metrics: &Metrics) -> Value {
@@ -268,6 +290,11 @@ impl StatsView<'_> {
 
 /// Adds the leaf paths under `value` (named `path`) to `out`; a series or `null` adds nothing
 /// (the metric is its own column unless some entity has leaves for it).
+/// Whether `--metrics` entry `o` selects metric `name` (a name, or a leaf path's first part).
+fn selects(o: &str, name: &str) -> bool {
+    o == name || name.split('.').next() == Some(o)
+}
+
 fn collect_leaves(path: &str, value: &MetricValue, out: &mut BTreeSet<String>) {
     if let MetricValue::Object(o) = value {
         for (k, v) in o {

@@ -185,6 +185,16 @@ fn bad_api_urls_say_what_to_check() {
         "{err}"
     );
     assert!(!err.contains("s3cret"), "{err}");
+    // The same when the next try would come after --max-wait: no answer is not a 503.
+    let out = adstats()
+        .args(["accounts", "--api", "http://127.0.0.1:1", "--max-wait", "0"])
+        .args(creds)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(4));
+    let err = stderr(&out);
+    assert!(err.contains("could not connect to the API"), "{err}");
+    assert!(!err.contains("503"), "{err}");
 }
 
 #[test]
@@ -231,4 +241,42 @@ fn usage_errors_exit_with_2() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--account <ID>"));
+    // Numbers out of range are refused before anything is sent (a job made and then a panic
+    // would leave it holding a slot).
+    for (args, want) in [
+        (
+            &[
+                "jobs",
+                "create",
+                "--account",
+                "a",
+                "--ids",
+                "b",
+                "--start",
+                "2026-11-01",
+                "--end",
+                "2026-11-02",
+                "--wait",
+                "--poll-interval",
+                "nan",
+            ][..],
+            "expected seconds from 0.05 to 3600",
+        ),
+        (
+            &["accounts", "--rate-window-secs", "10000000000000000"][..],
+            "--rate-window-secs",
+        ),
+        (
+            &["sync", "--watch-hours", "4294967295"][..],
+            "--watch-hours",
+        ),
+        (
+            &["sync", "--history-days", "4294967295"][..],
+            "--history-days",
+        ),
+    ] {
+        let out = adstats().args(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
 }

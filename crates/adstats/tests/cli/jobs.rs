@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::support::{adstats, embedded_ok, json, la_fixture, serve_with, stderr, stdout};
+use crate::support::{
+    adstats, api_args, embedded_ok, json, la_fixture, serve_with, stderr, stdout,
+};
 
 #[test]
 fn create_wait_writes_the_result_which_equals_the_sync_answer() {
@@ -77,29 +79,12 @@ fn create_wait_writes_the_result_which_equals_the_sync_answer() {
     );
 }
 
-fn creds(api: &str) -> Vec<String> {
-    [
-        "--api",
-        api,
-        "--consumer-key",
-        "adstats-demo-consumer",
-        "--consumer-secret",
-        "adstats-demo-consumer-secret",
-        "--access-token",
-        "adstats-demo-token",
-        "--token-secret",
-        "adstats-demo-token-secret",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
 #[test]
 fn lifecycle_against_a_server() {
     let (account, both, _) = la_fixture();
     // A real clock (the client signs with it) and realistic job times.
     let served = serve_with(&[]);
-    let api = creds(&served.base_url);
+    let api = api_args(&served.base_url);
     let jobs = |args: &[&str]| {
         adstats()
             .arg("jobs")
@@ -159,8 +144,23 @@ fn lifecycle_against_a_server() {
         .as_str()
         .expect("an id")
         .to_owned();
-    let out = jobs(&["cancel", "--account", &account, &big_id, "--format", "csv"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // A job that cannot be cancelled (here, one that does not exist) does not stop the others;
+    // the run then fails with what went wrong.
+    let out = jobs(&[
+        "cancel",
+        "--account",
+        &account,
+        "1",
+        &big_id,
+        "--format",
+        "csv",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot cancel job 1"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         stdout(&out).contains(&format!("{big_id},CANCELLED,")),
         "{}",

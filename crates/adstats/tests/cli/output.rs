@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::{embedded_ok, json, la_fixture};
+use crate::support::{embedded, embedded_ok, json, la_fixture, stderr};
 
 #[test]
 fn accounts_in_three_formats() {
@@ -117,10 +117,38 @@ fn stats_in_three_formats_with_both_placements_and_their_sum() {
     let few = ["--metrics", "impressions,clicks,billed_charge_local_micro"];
     insta::assert_snapshot!("stats_table", week(&account, &ids, "table", &few));
     insta::assert_snapshot!("stats_csv", week(&account, &ids, "csv", &[]));
-    let out = week(&account, &ids, "json", &few);
-    insta::assert_snapshot!("stats_json", out);
+    let out_json = week(&account, &ids, "json", &few);
+    insta::assert_snapshot!("stats_json", out_json);
 
-    let doc = json(&out);
+    // A name no metric of the response has is said on stderr, not silently dropped.
+    let out = embedded(&[
+        "stats",
+        "--account",
+        &account,
+        "--ids",
+        &aot,
+        "--start",
+        "2026-10-29",
+        "--end",
+        "2026-11-04",
+        "--groups",
+        "ENGAGEMENT",
+        "--metrics",
+        "impresions,impressions,video_total_views",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no metric \"impresions\" in the response, nor in the API's catalog"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no metric \"video_total_views\" in the response: it is in VIDEO"),
+        "{err}"
+    );
+    assert!(!err.contains("\"impressions\""), "{err}");
+
+    let doc = json(&out_json);
     assert_eq!(doc["time_series_length"], 6);
     assert_eq!(doc["buckets"][3], "2026-11-01T00:00:00-07:00");
     assert_eq!(doc["buckets"][4], "2026-11-02T00:00:00-08:00");

@@ -3,7 +3,9 @@
 use analytics_http::oauth::Credentials;
 use serde_json::Value;
 
-use crate::support::{NOW, Served, demo_credentials, get, run, serve};
+use crate::support::{
+    NOW, Served, adstats, api_args, demo_credentials, get, run, serve, stderr, stdout,
+};
 
 #[test]
 fn help_is_stable() {
@@ -212,7 +214,7 @@ fn a_small_rate_limit_is_enforced_with_headers() {
 #[cfg(unix)]
 #[test]
 fn stops_cleanly_on_sigterm() {
-    let mut child = crate::support::adstats()
+    let mut child = adstats()
         .args(["serve", "--addr", "127.0.0.1:0", "--now", NOW])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -228,4 +230,22 @@ fn stops_cleanly_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().expect("exits");
     assert!(status.success(), "{status}");
+}
+
+/// `--now` sets the server's clock, not the time of day: a client outside it signs with the
+/// time of day, and is served.
+#[test]
+fn a_server_on_a_frozen_clock_serves_clients_signing_with_the_time_of_day() {
+    let served = serve(&[]);
+    let out = adstats()
+        .arg("accounts")
+        .args(api_args(&served.base_url))
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&la_account(&served)),
+        "{}",
+        stdout(&out)
+    );
 }

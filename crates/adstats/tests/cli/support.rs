@@ -260,3 +260,21 @@ pub(crate) fn la_fixture() -> (String, String, String) {
     let aot = pick(&["ALL_ON_TWITTER"], false);
     (account, both, aot)
 }
+
+/// `--api api` and the demo credentials, as flags.
+pub(crate) fn api_args(api: &str) -> Vec<String> {
+    [
+        "--api",
+        api,
+        "--consumer-key",
+        "adstats-demo-consumer",
+        "--consumer-secret",
+        "adstats-demo-consumer-secret",
+        "--access-token",
+        "adstats-demo-token",
+        "--token-secret",
+        "adstats-demo-token-secret",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}

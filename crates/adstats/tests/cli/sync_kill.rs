@@ -21,30 +21,13 @@ use analytics_sync::engine::SyncConfig;
 use analytics_sync::{FactQuery, SqliteStore, Store, bookmark};
 use futures_util::TryStreamExt;
 
-use crate::support::{Served, adstats, demo_credentials, serve_with, stderr};
-
-fn creds(api: &str) -> Vec<String> {
-    [
-        "--api",
-        api,
-        "--consumer-key",
-        "adstats-demo-consumer",
-        "--consumer-secret",
-        "adstats-demo-consumer-secret",
-        "--access-token",
-        "adstats-demo-token",
-        "--token-secret",
-        "adstats-demo-token-secret",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
+use crate::support::{Served, adstats, api_args, demo_credentials, serve_with, stderr};
 
 fn sync_cmd(served: &Served, db: &Path) -> std::process::Command {
     let mut cmd = adstats();
     cmd.args(["sync", "--history-days", "30", "--db"])
         .arg(db)
-        .args(creds(&served.base_url))
+        .args(api_args(&served.base_url))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     cmd

@@ -124,8 +124,14 @@ impl Error {
         Self::new(Kind::RateLimited(until))
     }
 
+    /// `previous`, a failure worth retrying whose retry would come after `until`, later than
+    /// the client may wait. An answer of the API (a 503, say) becomes
+    /// [`Kind::RetryAfterTooLong`]; a failure without an answer (no connection, a timeout)
+    /// stays what it is: the API said nothing about when to come back.
     pub(crate) fn retry_after_too_long(previous: Self, until: DateTime<Utc>) -> Self {
-        let status = previous.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let Some(status) = previous.status() else {
+            return previous;
+        };
         let mut e = previous;
         e.inner.kind = Kind::RetryAfterTooLong(status, until);
         e
@@ -382,6 +388,9 @@ mod tests {
         );
         assert_eq!(e.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
         assert!(e.is_status() && !e.is_rate_limited() && e.is_retryable());
+        // Without an answer there is no status to invent.
+        let e = Error::retry_after_too_long(Error::decode("no body"), t);
+        assert!(e.is_decode() && e.status().is_none() && e.rate_limit_reset().is_none());
         assert!(Error::too_large(10).is_body() && !Error::too_large(10).is_retryable());
         let v = Error::from(
             ValidationErrors::from_vec(vec![ApiError::new(ErrorCode::MissingParameter, "x")])

@@ -4,7 +4,8 @@
 //!
 //! 1. its `Authorization` header parses as an OAuth header with an `oauth_token`;
 //! 2. its `oauth_timestamp` is within the configured window (300 s by default) of the
-//!    server's clock, either way;
+//!    server's clock, either way (or, when configured, of the system clock: a server on a
+//!    virtual clock whose clients sign with the time of day);
 //! 3. the backend knows the consumer key and token ([`Backend::secrets`]);
 //! 4. the signature verifies over the URL as the client saw it (`http://{Host}{path}?{query}`)
 //!    and the form-body parameters ([`oauth::verify`]);
@@ -26,6 +27,7 @@ use analytics_core::chrono::{DateTime, TimeDelta, Utc};
 use sha1::{Digest, Sha1};
 
 use super::backend::{Backend, Caller};
+use crate::clock::SharedClock;
 use crate::oauth::{self, AuthorizationHeader, Credentials, OAuthError};
 
 /// Why a request was not authenticated (logged, never sent).
@@ -90,7 +92,11 @@ impl NonceCache {
 pub(crate) struct Authenticator {
     window: TimeDelta,
     max_nonces: usize,
-    nonces: Mutex<NonceCache>,
+    /// Also accept timestamps near this clock's time (the system clock).
+    wall: Option<SharedClock>,
+    /// The nonces of requests whose timestamps matched the server's clock, and the wall clock:
+    /// each is forgotten by its own clock.
+    nonces: Mutex<[NonceCache; 2]>,
 }
 
 fn nonce_key(consumer_key: &str, token: &str, nonce: &str) -> NonceKey {
@@ -107,8 +113,15 @@ impl Authenticator {
         Self {
             window: window.abs(),
             max_nonces,
-            nonces: Mutex::new(NonceCache::default()),
+            wall: None,
+            nonces: Mutex::new(Default::default()),
         }
+    }
+
+    /// The same, also accepting timestamps within the window of `wall`'s time.
+    pub(crate) fn with_wall_clock(mut self, wall: SharedClock) -> Self {
+        self.wall = Some(wall);
+        self
     }
 
     /// Authenticates a request: `url` is `http://{Host}{path and query}`, `body` the decoded
@@ -131,10 +144,15 @@ impl Authenticator {
             )))?;
         let timestamp = i64::try_from(header.timestamp()).map_err(|_| AuthFailure::Timestamp)?;
         let window = self.window.num_seconds();
-        let now_s = now.timestamp();
-        if timestamp < now_s.saturating_sub(window) || timestamp > now_s.saturating_add(window) {
-            return Err(AuthFailure::Timestamp);
-        }
+        let near = |t: DateTime<Utc>| {
+            let s = t.timestamp();
+            timestamp >= s.saturating_sub(window) && timestamp <= s.saturating_add(window)
+        };
+        let (clock, now_s) = match self.wall.as_ref().map(SharedClock::now) {
+            _ if near(now) => (0, now.timestamp()),
+            Some(wall) if near(wall) => (1, wall.timestamp()),
+            _ => return Err(AuthFailure::Timestamp),
+        };
         let secrets = backend
             .secrets(header.consumer_key(), token)
             .ok_or(AuthFailure::UnknownCredentials)?;
@@ -151,6 +169,7 @@ impl Authenticator {
                 .nonces
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let nonces = &mut nonces[clock];
             nonces.forget_before(now_s.saturating_sub(window));
             if !nonces.insert(key, timestamp, self.max_nonces) {
                 return Err(AuthFailure::Replay);
@@ -167,8 +186,9 @@ impl Authenticator {
         self.nonces
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .seen
-            .len()
+            .iter()
+            .map(|c| c.seen.len())
+            .sum()
     }
 }
 

@@ -57,6 +57,7 @@ impl RateLimit {
 /// | `account_limit` | 10,000 / 15 min per ads account | documented ("core entity reads", account level) |
 /// | `jobs_limit` | 10,000 / 15 min per access token | observed on `POST stats/jobs` (spec §2.1) |
 /// | `oauth_timestamp_window` | 300 s either side of now | UNCONFIRMED (spec §12): the common choice |
+/// | `oauth_wall_clock` | off | a server on a virtual clock (`adstats serve --now`) turns it on: its clients sign with the time of day |
 /// | `max_nonces` | 262,144 remembered nonces | adstats' bound |
 /// | `max_head_bytes` | 16 KiB (request line and headers) | adstats' bound |
 /// | `max_headers` | 100 header fields | hyper's default |
@@ -83,6 +84,9 @@ pub struct ServerConfig {
     pub jobs_limit: RateLimit,
     /// How far `oauth_timestamp` may be from the server's clock, either way.
     pub oauth_timestamp_window: TimeDelta,
+    /// Also accept an `oauth_timestamp` within the window of the system clock's time, for a
+    /// server whose clock is virtual while its clients sign with the time of day.
+    pub oauth_wall_clock: bool,
     /// The most nonces remembered for replay refusal; past it the oldest are forgotten first.
     pub max_nonces: usize,
     /// The largest request head (request line and headers), in bytes: larger ones get 431.
@@ -118,6 +122,7 @@ impl ServerConfig {
             account_limit: RateLimit::per_15_minutes(10_000),
             jobs_limit: RateLimit::per_15_minutes(10_000),
             oauth_timestamp_window: TimeDelta::seconds(300),
+            oauth_wall_clock: false,
             max_nonces: 1 << 18,
             max_head_bytes: 16 * 1024,
             max_headers: 100,
@@ -140,6 +145,7 @@ impl fmt::Debug for ServerConfig {
             .field("account_limit", &self.account_limit)
             .field("jobs_limit", &self.jobs_limit)
             .field("oauth_timestamp_window", &self.oauth_timestamp_window)
+            .field("oauth_wall_clock", &self.oauth_wall_clock)
             .field("max_nonces", &self.max_nonces)
             .field("max_head_bytes", &self.max_head_bytes)
             .field("max_headers", &self.max_headers)

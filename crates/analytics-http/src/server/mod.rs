@@ -145,8 +145,12 @@ impl Server {
             // Setting it moves hyper's header parsing to the heap: only when it matters.
             http.max_headers(config.max_headers);
         }
+        let mut auth = Authenticator::new(config.oauth_timestamp_window, config.max_nonces);
+        if config.oauth_wall_clock {
+            auth = auth.with_wall_clock(SharedClock::system());
+        }
         let state = Arc::new(State {
-            auth: Authenticator::new(config.oauth_timestamp_window, config.max_nonces),
+            auth,
             limiter: RateLimiter::new(&config),
             counters: Counters::new(),
             backend,
