@@ -335,7 +335,8 @@ pub struct StoreCounts {
     pub jobs: u64,
     /// Jobs not finished.
     pub open_jobs: u64,
-    /// Planned requests completed.
+    /// Planned requests completed by passes that have not ended (a pass forgets its own when
+    /// it ends).
     pub completed_requests: u64,
 }
 
@@ -343,7 +344,7 @@ impl fmt::Display for StoreCounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} accounts, {} entities, {} series, {} rows, {} buckets, {} jobs ({} open), {} requests done",
+            "{} accounts, {} entities, {} series, {} rows, {} buckets, {} jobs ({} open)",
             self.accounts,
             self.entities,
             self.series,
@@ -351,8 +352,15 @@ impl fmt::Display for StoreCounts {
             self.buckets,
             self.jobs,
             self.open_jobs,
-            self.completed_requests
-        )
+        )?;
+        if self.completed_requests > 0 {
+            write!(
+                f,
+                ", {} requests of unfinished passes done",
+                self.completed_requests
+            )?;
+        }
+        Ok(())
     }
 }
 
