@@ -86,17 +86,9 @@ fn select_series(conn: &Connection, q: &FactQuery) -> Result<Vec<SeriesRow>> {
         q.granularity.as_str(),
         seg_type
     ];
-    let mut raw: Vec<(i64, String, String, String, Option<String>, String)> = Vec::new();
-    let read = |r: &rusqlite::Row<'_>| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    };
+    type Raw = (i64, String, String, String, Option<String>, String);
+    let mut raw: Vec<Raw> = Vec::new();
+    let read = |r: &rusqlite::Row<'_>| Raw::try_from(r);
     let res: rusqlite::Result<()> = (|| {
         if q.entity_ids.is_empty() {
             let mut stmt = conn.prepare_cached(SERIES_OF_TYPE)?;
@@ -421,19 +413,8 @@ pub(crate) fn bucket_states(
     let rows: Vec<Row> = conn
         .prepare_cached(&sql)
         .and_then(|mut stmt| {
-            stmt.query_map(&all[..used], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })?
-            .collect()
+            stmt.query_map(&all[..used], |r| Row::try_from(r))?
+                .collect()
         })
         .map_err(Error::db("read bucket states"))?;
     let ids: HashSet<&str> = q.entity_ids.iter().map(EntityId::as_str).collect();

@@ -75,6 +75,27 @@ fn fixture() -> String {
     json!({"seed": 3, "accounts": accounts, "series": series}).to_string()
 }
 
+/// Moves `api`'s clock by `step` every 2 ms of real time until the task is aborted.
+fn tick(api: &Api, step: TimeDelta) -> tokio::task::JoinHandle<()> {
+    let clock = api.clock.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            clock.advance(step);
+        }
+    })
+}
+
+/// Jobs of `queue` that moved to `status`.
+fn ended(queue: &analytics_jobs::server::QueueStats, status: analytics_core::JobStatus) -> u64 {
+    queue
+        .transitions
+        .iter()
+        .filter(|((_, to), _)| *to == status)
+        .map(|(_, n)| *n)
+        .sum()
+}
+
 /// What a run did.
 struct Run {
     store: Arc<dyn Store>,
@@ -102,13 +123,7 @@ async fn run(faults: Option<&str>) -> Run {
         TimeDelta::seconds(1),
     );
     let api = Api::start(builder.build().unwrap(), now(), Some(jobs)).await;
-    let clock = api.clock.clone();
-    let ticker = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            clock.advance(TimeDelta::seconds(1));
-        }
-    });
+    let ticker = tick(&api, TimeDelta::seconds(1));
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let accounts = api.accounts();
     let mut config = config();
@@ -120,12 +135,7 @@ async fn run(faults: Option<&str>) -> Run {
     ticker.abort();
     let unavailable = api.server.as_ref().unwrap().stats().status(503);
     let queue = api.queue.stats();
-    let failed = queue
-        .transitions
-        .iter()
-        .filter(|((_, to), _)| *to == analytics_core::JobStatus::Failed)
-        .map(|(_, n)| *n)
-        .sum();
+    let failed = ended(&queue, analytics_core::JobStatus::Failed);
     api.stop().await;
     Run {
         store,
@@ -214,13 +224,7 @@ async fn stuck_jobs_are_cancelled_submitted_again_then_reported() {
         .build()
         .unwrap();
     let api = Api::start(emulator, now(), Some(jobs)).await;
-    let clock = api.clock.clone();
-    let ticker = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            clock.advance(TimeDelta::minutes(1));
-        }
-    });
+    let ticker = tick(&api, TimeDelta::minutes(1));
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
     let mut config = config();
     config.lease_ttl = TimeDelta::days(30);
@@ -246,14 +250,7 @@ async fn stuck_jobs_are_cancelled_submitted_again_then_reported() {
             "{text}"
         );
     }
-    let cancelled: u64 = api
-        .queue
-        .stats()
-        .transitions
-        .iter()
-        .filter(|((_, to), _)| *to == analytics_core::JobStatus::Cancelled)
-        .map(|(_, n)| *n)
-        .sum();
+    let cancelled = ended(&api.queue.stats(), analytics_core::JobStatus::Cancelled);
     assert!(report.summary.job_cancels > 0);
     assert_eq!(
         cancelled, report.summary.job_cancels,
