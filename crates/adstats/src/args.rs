@@ -111,11 +111,20 @@ pub(crate) fn job_id(s: &str) -> Result<JobId, String> {
 
 /// A time given as RFC 3339 or a bare date (midnight in the account's zone `tz`).
 pub(crate) fn time(flag: &str, value: &str, tz: Tz) -> anyhow::Result<DateTime<Utc>> {
-    parse_time(value, tz).map_err(|_| {
-        anyhow::anyhow!(
-            "{flag} {value:?} is not a time: give RFC 3339 (2026-10-29T07:00:00Z, any offset) \
-             or a date (2026-10-29, midnight in the account's time zone, {})",
-            tz.name()
-        )
-    })
+    parse_time(value, tz).map_err(|_| not_a_time(flag, value, &format!(", {}", tz.name())))
+}
+
+/// Checks that `value` is a time before the account's zone is known (a bare date parses in any
+/// zone, so the zone cannot make it fail later): a typo is said before the API is called.
+pub(crate) fn time_syntax(flag: &str, value: &str) -> anyhow::Result<()> {
+    parse_time(value, Tz::UTC)
+        .map(|_| ())
+        .map_err(|_| not_a_time(flag, value, ""))
+}
+
+fn not_a_time(flag: &str, value: &str, zone: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{flag} {value:?} is not a time: give RFC 3339 (2026-10-29T07:00:00Z, any offset) \
+         or a date (2026-10-29, midnight in the account's time zone{zone})"
+    )
 }

@@ -155,11 +155,14 @@ impl ApiArgs {
     pub(crate) async fn connect(&self, emulator: &EmulatorArgs) -> anyhow::Result<Connection> {
         let file = ConfigFile::load(self.config.as_deref())?;
         let found = self.credentials(&file);
-        let api = self
-            .api
-            .clone()
-            .filter(|a| !a.is_empty())
-            .or_else(|| file.get("api").map(str::to_owned));
+        let given = self.api.clone().filter(|a| !a.is_empty());
+        // Where the URL came from, for an error about it.
+        let source = match (&given, file.path()) {
+            (Some(_), _) => "--api (or ADSTATS_API)".to_owned(),
+            (None, Some(p)) => format!("api in {}", p.display()),
+            (None, None) => "api in the config file".to_owned(),
+        };
+        let api = given.or_else(|| file.get("api").map(str::to_owned));
         let max_wait = Duration::from_secs(self.max_wait);
         match api {
             Some(url) => {
@@ -207,7 +210,7 @@ impl ApiArgs {
                     .build()
                     .map_err(|e| {
                         anyhow::anyhow!(
-                            "--api {url:?} is not usable ({e}): give the API's base URL, e.g. \
+                            "{source} {url:?} is not usable ({e}): give the API's base URL, e.g. \
                              https://ads-api.x.com, or the address `adstats serve` prints"
                         )
                     })?;

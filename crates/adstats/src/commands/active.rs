@@ -51,6 +51,8 @@ pub(crate) struct ActiveArgs {
 
 /// Asks for the active entities and writes them; times in the account's zone.
 pub(crate) async fn run(args: ActiveArgs) -> anyhow::Result<()> {
+    args::time_syntax("--start", &args.start)?;
+    args::time_syntax("--end", &args.end)?;
     let conn = args.common.connect().await?;
     let client = &conn.client;
     let account = &args.account;

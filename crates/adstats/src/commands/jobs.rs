@@ -192,6 +192,8 @@ async fn timezone(client: &Client, account: &AccountId) -> anyhow::Result<Tz> {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    args::time_syntax("--start", &args.start)?;
+    args::time_syntax("--end", &args.end)?;
     let conn = args.common.connect().await?;
     let client = &conn.client;
     let account = &args.account;

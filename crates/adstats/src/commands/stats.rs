@@ -158,6 +158,8 @@ async fn resolve_ids(
 
 /// Plans, fetches and writes the stats.
 pub(crate) async fn run(args: StatsArgs) -> anyhow::Result<()> {
+    args::time_syntax("--start", &args.start)?;
+    args::time_syntax("--end", &args.end)?;
     let conn = args.common.connect().await?;
     let client = &conn.client;
     let account = &args.account;

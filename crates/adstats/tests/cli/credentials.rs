@@ -125,6 +125,29 @@ fn flags_environment_and_config_file() {
         "{err}"
     );
 
+    // A bad URL in the config file is named as the config file's.
+    let url = dir.path().join("url.toml");
+    std::fs::write(
+        &url,
+        "api = \"not-a-url\"\nconsumer_key = \"k\"\nconsumer_secret = \"s\"\n\
+         access_token = \"t\"\ntoken_secret = \"u\"\n",
+    )
+    .expect("writes");
+    let out = adstats()
+        .args(["accounts", "--config", url.to_str().expect("utf-8")])
+        .env_remove("ADSTATS_API")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "api in {} \"not-a-url\" is not usable",
+            url.display()
+        )),
+        "{err}"
+    );
+
     // A config file with a typo names the line, not the value.
     let bad = dir.path().join("bad.toml");
     std::fs::write(

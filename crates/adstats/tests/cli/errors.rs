@@ -35,6 +35,35 @@ fn a_bad_time_is_a_readable_error() {
         1,
     );
     insta::assert_snapshot!("bad_time", err);
+    // Said before the API is called: an unreachable API does not hide the typo.
+    for command in [&["stats", "--ids", "x"][..], &["active-entities"][..]] {
+        let out = adstats()
+            .args(command)
+            .args([
+                "--account",
+                "a",
+                "--start",
+                "2026-13-01",
+                "--end",
+                "2026-11-04",
+            ])
+            .args([
+                "--api",
+                "http://127.0.0.1:1",
+                "--consumer-key",
+                "k",
+                "--consumer-secret",
+            ])
+            .args(["s", "--access-token", "t", "--token-secret", "u"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--start \"2026-13-01\" is not a time"),
+            "{command:?}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]
