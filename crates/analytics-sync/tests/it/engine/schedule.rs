@@ -5,8 +5,10 @@
 //! the dataset's anchor up to 40 days ahead, campaigns are created and start serving between
 //! passes, and an account may move from Los Angeles to Tokyo at the anchor; and with faults
 //! or without (503s on every route, failed jobs, empty first reads, creates whose answer is
-//! lost after the job was made); segmented by GENDER (the segments through jobs) or not; with
-//! two accounts in zones whose midnights are off the hour (Kolkata, Lord Howe) or not.
+//! lost after the job was made); segmented by GENDER or AGE (the segments through jobs) or not;
+//! with two accounts in zones whose midnights are off the hour (Kolkata, Lord Howe) or not; and
+//! with the default budget of sync requests per pass or one so small that incremental passes
+//! go through jobs.
 //!
 //! - Checking every type on every pass (`recheck` 0), the store equals the API's values after
 //!   every pass.
@@ -58,8 +60,10 @@ struct Schedule {
     moves: bool,
     /// Whether the emulator injects faults that need no clock to pass.
     faults: bool,
-    /// Whether the sync also keeps a segmentation (GENDER).
-    segmented: bool,
+    /// A segmentation the sync also keeps.
+    segmentation: Option<SegmentationType>,
+    /// Sync requests a pass may send before it uses jobs (`None`: the default, 200).
+    sync_budget: Option<u32>,
     /// Whether the first two accounts are in Asia/Kolkata and Australia/Lord_Howe.
     off_the_hour: bool,
 }
@@ -77,7 +81,12 @@ prop_compose! {
         anchor_ahead_days in -1i64..=40,
         moves in any::<bool>(),
         faults in any::<bool>(),
-        segmented in any::<bool>(),
+        segmentation in prop_oneof![
+            2 => Just(None),
+            1 => Just(Some(SegmentationType::Gender)),
+            1 => Just(Some(SegmentationType::Age)),
+        ],
+        sync_budget in prop_oneof![3 => Just(None), 1 => (0u32..8).prop_map(Some)],
         off_the_hour in any::<bool>(),
     ) -> Schedule {
         Schedule {
@@ -90,7 +99,8 @@ prop_compose! {
             anchor_ahead_days,
             moves,
             faults,
-            segmented,
+            segmentation,
+            sync_budget,
             off_the_hour,
         }
     }
@@ -134,8 +144,11 @@ async fn run(s: Schedule) -> Result<(), TestCaseError> {
     if !s.check_every_pass {
         cfg.recheck = SyncConfig::new().recheck;
     }
-    if s.segmented {
-        cfg.segmentations = vec![Segmentation::new(SegmentationType::Gender)];
+    if let Some(t) = s.segmentation {
+        cfg.segmentations = vec![Segmentation::new(t)];
+    }
+    if let Some(b) = s.sync_budget {
+        cfg.sync_budget = b;
     }
     let accounts = api.accounts();
     let mut engine = api.engine(Arc::clone(&store), cfg.clone());
@@ -155,13 +168,8 @@ async fn run(s: Schedule) -> Result<(), TestCaseError> {
         prop_assert!(pass.is_ok(), "pass {i} at {}: {pass:?}", api.now());
         if s.check_every_pass || i + 1 == gaps.len() {
             let mut diff = differences_to_now(&*store, &api.emulator, api.now());
-            if s.segmented {
-                diff.extend(segment_differences(
-                    &*store,
-                    &api.emulator,
-                    SegmentationType::Gender,
-                    api.now(),
-                ));
+            if let Some(t) = s.segmentation {
+                diff.extend(segment_differences(&*store, &api.emulator, t, api.now()));
             }
             prop_assert!(
                 diff.is_empty(),
