@@ -627,7 +627,8 @@ impl Engine {
     }
 
     /// The job a lost create of `item` made, if the account's job list shows one (a list
-    /// that fails says nothing: `None`).
+    /// that fails says nothing: `None`). Jobs already recorded for the request (its earlier
+    /// attempts, which may match within the clock slack) are not it.
     async fn find_made_job(
         &self,
         item: &WorkItem,
@@ -654,6 +655,15 @@ impl Engine {
                 }
             }
         }
+        let (a, key) = (item.account.clone(), item.key.clone());
+        let known: HashSet<JobId> = self
+            .blocking(move |s| s.jobs_for_request(&a, &key))
+            .await
+            .ok()?
+            .into_iter()
+            .map(|j| j.job_id)
+            .collect();
+        jobs.retain(|j| !known.contains(&j.id));
         analytics_core::wire::find_made_job(&jobs, &item.request, since).cloned()
     }
 
