@@ -116,8 +116,24 @@ async fn panics_are_500() {
 async fn graceful_shutdown() {
     let mut t = TestServer::start().await;
     assert_eq!(t.get(&alice(), PATH).await.status, StatusCode::OK);
+    // A request in progress when the shutdown starts is answered.
+    t.backend.set_fault(
+        RouteKind::Accounts,
+        Some(Fault::Latency(Duration::from_millis(300))),
+    );
     let addr = t.addr();
-    let server = t.server.take().unwrap();
-    server.shutdown().await;
+    let auth = t.sign(&alice(), &Method::GET, PATH, &[]);
+    let slow = tokio::spawn(async move {
+        send(addr, Method::GET, PATH, Some(&auth), None)
+            .await
+            .map(|r| r.status)
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    t.server.take().unwrap().shutdown().await;
+    assert_eq!(
+        slow.await.unwrap().ok(),
+        Some(StatusCode::OK),
+        "the request in progress finished"
+    );
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

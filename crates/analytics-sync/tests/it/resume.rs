@@ -15,9 +15,10 @@ use serde_json::json;
 
 use crate::support::{acct, t};
 
-/// The engine's loop for a list of planned requests, killed after `stop_after` requests were
-/// submitted: each request is submitted as a job (unless one is open), then ingested and
-/// completed. Returns the job ids submitted.
+/// A loop over the store's resume state, as the engine's uses it (the engine itself, killed
+/// for real, is tested in `engine/resume.rs`): for a list of planned requests, killed after
+/// `stop_after` requests were submitted, each request is submitted as a job (unless one is
+/// open), then ingested and completed. Returns the job ids submitted.
 fn run(store: &dyn Store, keys: &[&str], stop_after: usize, next_job: &mut u64) -> Vec<u64> {
     let mut submitted = Vec::new();
     let all: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
@@ -80,7 +81,7 @@ fn response(i: usize) -> StatsResponse {
 }
 
 #[test]
-fn a_killed_backfill_resumes_without_submitting_again() {
+fn the_store_keeps_what_a_killed_run_needs_to_resume_without_submitting_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sync.db");
     let keys = ["r0", "r1", "r2", "r3", "r4"];

@@ -194,10 +194,16 @@ async fn a_create_whose_answer_is_lost_makes_no_second_job() {
     assert_eq!(dump(&*lost.store), dump(&*clean.store));
 }
 
-/// The fixture's instants are whole hours.
+/// The fixture builds, and its series start on whole hours.
 #[test]
 fn fixture_parses() {
-    let _: DateTime<Utc> = now();
+    let parsed: Value = serde_json::from_str(&fixture()).unwrap();
+    let series = parsed["series"].as_array().unwrap();
+    assert!(!series.is_empty());
+    for s in series {
+        let start: DateTime<Utc> = s["start"].as_str().unwrap().parse().unwrap();
+        assert!(analytics_core::time::is_whole_hour(start), "{start}");
+    }
     assert!(
         Emulator::builder()
             .fixture_json(&fixture())

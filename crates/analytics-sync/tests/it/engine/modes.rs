@@ -205,28 +205,41 @@ async fn segmented_backfills_go_through_jobs() {
         .engine(Arc::clone(&store), config)
         .with_observer(events.clone());
     let accounts = api.accounts();
-    engine.backfill(&accounts).await.into_result().unwrap();
+    let summary = engine.backfill(&accounts).await.into_result().unwrap();
+    assert!(summary.jobs_submitted > 0);
     let acc = &accounts[0];
     let h = history(&*store, acc);
-    let q = FactQuery::new(acc.clone(), EntityType::LineItem, Granularity::Day, h)
-        .segmentation(Some(SegmentationType::Age));
-    let data: Vec<_> = store
-        .read_stats(&q)
-        .unwrap()
-        .into_iter()
-        .flat_map(|r| r.data)
-        .collect();
+    let segmented = |entity| {
+        let q = FactQuery::new(acc.clone(), entity, Granularity::Day, h)
+            .segmentation(Some(SegmentationType::Age));
+        store
+            .read_stats(&q)
+            .unwrap()
+            .into_iter()
+            .flat_map(|r| r.data)
+            .filter(|e| e.id_data.iter().any(|d| d.segment.is_some()))
+            .count()
+    };
     assert!(
-        data.iter()
-            .any(|e| e.id_data.iter().any(|d| d.segment.is_some())),
+        segmented(EntityType::LineItem) > 0,
         "segmented facts are stored"
     );
-    // MEDIA_CREATIVE cannot be segmented: no segmented request for it.
+    // MEDIA_CREATIVE cannot be segmented: nothing segmented is stored for it, while every
+    // segmentable type's segmented requests went through jobs.
+    assert_eq!(segmented(EntityType::MediaCreative), 0);
     let planned = events.take();
     assert!(planned.iter().any(|e| matches!(
         e,
         SyncEvent::Planned {
             entity: EntityType::LineItem,
+            endpoint: analytics_core::StatsEndpoint::Async,
+            ..
+        }
+    )));
+    assert!(!planned.iter().any(|e| matches!(
+        e,
+        SyncEvent::Planned {
+            endpoint: analytics_core::StatsEndpoint::Sync,
             ..
         }
     )));

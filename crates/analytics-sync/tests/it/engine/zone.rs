@@ -119,6 +119,7 @@ async fn a_move_to_another_zone_fetches_the_history_again_in_it() {
 /// a kill leaves the store): the next run ends the same way, with the old days dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_move_noticed_by_a_run_that_stops_is_finished_by_the_next() {
+    let mut stopped_runs = 0;
     for (seed, stop_after_ms) in [(37, 1), (41, 15), (43, 60), (47, 250)] {
         let start = now();
         let emu = Emulator::builder()
@@ -141,6 +142,7 @@ async fn a_move_noticed_by_a_run_that_stops_is_finished_by_the_next() {
             engine.sync(&accounts),
         )
         .await;
+        stopped_runs += usize::from(stopped.is_err());
         // Another worker's lease would be held until it expires: the same worker takes it
         // back at once.
         engine.sync(&accounts).await.into_result().unwrap();
@@ -166,4 +168,8 @@ async fn a_move_noticed_by_a_run_that_stops_is_finished_by_the_next() {
         );
         api.stop().await;
     }
+    assert!(
+        stopped_runs > 0,
+        "no run was stopped: the test saw only whole runs"
+    );
 }
