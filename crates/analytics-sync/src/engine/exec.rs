@@ -60,7 +60,7 @@ use futures_util::stream::FuturesUnordered;
 
 use super::Engine;
 use super::error::{SyncError, SyncResult};
-use super::events::{Counters, SyncEvent};
+use super::events::{Counters, Mode, SyncEvent};
 use crate::store::{IngestSummary, JobRecord};
 
 /// One planned request of a pass, with the key it is recorded under.
@@ -73,6 +73,24 @@ pub(crate) struct WorkItem {
     pub(crate) request: ValidStats,
     /// Whether completion is recorded in the store (so a resumed pass skips it).
     pub(crate) record: bool,
+}
+
+impl WorkItem {
+    /// The same request as an asynchronous job, under the same key (`None` if it is not
+    /// valid as one, which a synchronous request always is: 7 days fit in 90).
+    fn as_job(&self) -> Option<Self> {
+        let raw = RawParams::from_pairs(self.request.to_params());
+        let request = ValidStats::from_params(&raw, self.tz, StatsEndpoint::Async).ok()?;
+        Some(Self {
+            request,
+            ..self.clone()
+        })
+    }
+}
+
+/// Whether `e` is the client giving up on a rate limit whose reset is too far off.
+fn rate_limited(e: &SyncError) -> bool {
+    matches!(e, SyncError::Api { source, .. } if source.is_rate_limited())
 }
 
 /// An open job of the engine.
@@ -460,6 +478,20 @@ impl Engine {
                             match result {
                                 Ok(Some(summary)) => self.done(&item.account, summary, counters),
                                 Ok(None) => {}
+                                // The sync endpoint's window is spent (passes close together,
+                                // another client on the token): the request goes as a job,
+                                // whose limits are other ones, instead of failing the pass.
+                                Err(e) if self.mode_of(&item.key) != Mode::Realtime
+                                    && rate_limited(&e)
+                                    && let Some(job) = item.as_job() =>
+                                {
+                                    tracing::info!(account = %item.account, key = %item.key,
+                                        "the sync endpoint's rate limit is spent: a job instead");
+                                    job_pending
+                                        .entry(job.account.clone())
+                                        .or_default()
+                                        .push_back((job, 1));
+                                }
                                 Err(e) => {
                                     errors.entry(item.account.clone()).or_insert(e);
                                 }
