@@ -233,6 +233,18 @@ impl Error {
         &self.inner.api_errors
     }
 
+    /// Whether the failed request may have been carried out all the same: it reached the API
+    /// and its answer was lost (a 500, 502 or 504, a timeout, a broken connection). A 429 or a
+    /// 503 asks to come back later, and a connection never made reached nothing: those were
+    /// certainly not carried out. What a caller of a call that is not idempotent (a job create)
+    /// checks before sending it again.
+    pub fn may_have_taken_effect(&self) -> bool {
+        self.is_retryable()
+            && !self.is_rate_limited()
+            && !self.is_connect()
+            && self.status() != Some(StatusCode::SERVICE_UNAVAILABLE)
+    }
+
     /// Whether the same call may succeed later: timeouts, connection failures, failures on the
     /// way, 429, 500, 502, 503 and 504. The client has already retried these within its budget
     /// (job creation excepted, see [`Client::create_job`](super::Client::create_job)).
@@ -377,6 +389,18 @@ mod tests {
     fn questions_follow_the_kind() {
         assert!(Error::from_status(StatusCode::TOO_MANY_REQUESTS, vec![]).is_rate_limited());
         assert!(Error::from_status(StatusCode::BAD_GATEWAY, vec![]).is_retryable());
+        // An answer lost on the way may hide a call carried out; a 429 or a 503 did nothing.
+        for (status, took) in [
+            (StatusCode::INTERNAL_SERVER_ERROR, true),
+            (StatusCode::BAD_GATEWAY, true),
+            (StatusCode::GATEWAY_TIMEOUT, true),
+            (StatusCode::SERVICE_UNAVAILABLE, false),
+            (StatusCode::TOO_MANY_REQUESTS, false),
+            (StatusCode::BAD_REQUEST, false),
+        ] {
+            let e = Error::from_status(status, vec![]);
+            assert_eq!(e.may_have_taken_effect(), took, "{status}");
+        }
         assert!(!Error::from_status(StatusCode::NOT_FOUND, vec![]).is_retryable());
         let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let e = Error::rate_limited(t);

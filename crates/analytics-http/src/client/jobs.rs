@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use analytics_core::ids::{AccountId, JobId};
 use analytics_core::limits::SlotsStatus;
-use analytics_core::request::ValidJobList;
+use analytics_core::request::{JobListQuery, MAX_COUNT, ValidJobList};
 use analytics_core::wire::{Job, JobList, JobResponse};
 use analytics_core::{StatsEndpoint, ValidStats};
 use bytes::Bytes;
@@ -87,8 +87,8 @@ impl Client {
     /// Creating a job is not idempotent: the client retries it only when the API certainly did
     /// not create it (a connection that could not be made, 429, and 503, which asks to try
     /// again later). After a 500, 502, 504, a timeout or a lost connection the job may exist:
-    /// the error is returned ([`Error::is_retryable`] is true) and the caller decides, e.g. by
-    /// listing the account's jobs first.
+    /// the error is returned ([`Error::may_have_taken_effect`] is true) and the caller decides,
+    /// e.g. by looking through [`all_jobs`](Self::all_jobs) first.
     pub async fn create_job(&self, account: &AccountId, request: &ValidStats) -> Result<Job> {
         if request.endpoint() != StatsEndpoint::Async {
             return Err(wrong_endpoint(StatsEndpoint::Async));
@@ -151,6 +151,23 @@ impl Client {
                 Ok(Some((page, (next, trail))))
             }
         })
+    }
+
+    /// Every job of `account` the API lists (every page, 1,000 per request): what a caller
+    /// looks through for the job a create whose answer was lost may have made
+    /// ([`analytics_core::wire::find_made_job`]).
+    pub async fn all_jobs(&self, account: &AccountId) -> Result<Vec<Job>> {
+        let query = JobListQuery {
+            job_ids: Vec::new(),
+            count: Some(MAX_COUNT),
+            cursor: None,
+        }
+        .validate()?;
+        self.job_pages(account, query)
+            .map_ok(|p| futures_util::stream::iter(p.data.into_iter().map(Ok)))
+            .try_flatten()
+            .try_collect()
+            .await
     }
 
     /// `DELETE stats/jobs/accounts/:account_id/:job_id`: cancels a QUEUED or PROCESSING job and

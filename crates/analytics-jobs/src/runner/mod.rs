@@ -55,8 +55,8 @@ use analytics_core::vocab::JobStatus;
 use analytics_core::wire::{Job, StatsResponse, find_made_job};
 use analytics_http::SharedClock;
 use analytics_http::client::{Client, Sleeper, TokioSleeper};
+use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 
 pub use self::fetch::{
@@ -653,34 +653,12 @@ impl Runner {
         since: DateTime<Utc>,
     ) -> Task<'a> {
         Box::pin(async move {
-            let query = JobListQuery {
-                job_ids: Vec::new(),
-                count: Some(analytics_core::request::MAX_COUNT),
-                cursor: None,
-            };
-            let found = match query.validate() {
-                Ok(q) => {
-                    let pages = self.client.job_pages(&self.account, q);
-                    let jobs: Result<Vec<Job>, _> = pages
-                        .map_ok(|p| {
-                            futures_util::stream::iter(
-                                p.data
-                                    .into_iter()
-                                    .map(Ok::<Job, analytics_http::client::Error>),
-                            )
-                        })
-                        .try_flatten()
-                        .try_collect()
-                        .await;
-                    match jobs {
-                        Ok(jobs) => Ok(find_made_job(&jobs, request, since).cloned()),
-                        Err(e) => {
-                            tracing::debug!(error = %e, "listing the account's jobs failed");
-                            Err(())
-                        }
-                    }
+            let found = match self.client.all_jobs(&self.account).await {
+                Ok(jobs) => Ok(find_made_job(&jobs, request, since).cloned()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "listing the account's jobs failed");
+                    Err(())
                 }
-                Err(_) => Err(()),
             };
             Outcome::Resolved(index, found)
         })
@@ -743,16 +721,15 @@ fn classify_create(e: &analytics_http::client::Error) -> CreateOutcome {
     {
         return CreateOutcome::NoSlot;
     }
-    let status = e.status().map(|s| s.as_u16());
-    if e.is_rate_limited() || status == Some(503) || e.is_connect() {
+    if e.may_have_taken_effect() {
+        // 500, 502, 504, a timeout, a lost connection: the job may exist.
+        return CreateOutcome::Uncertain;
+    }
+    if e.is_retryable() {
         // Certainly not created: the API asked to come back, or nothing reached it.
         return CreateOutcome::Unavailable {
             retry_after: e.rate_limit_reset(),
         };
-    }
-    if e.is_retryable() {
-        // 500, 502, 504, a timeout, a lost connection: the job may exist.
-        return CreateOutcome::Uncertain;
     }
     CreateOutcome::Refused(e.to_string())
 }

@@ -217,16 +217,6 @@ fn humanize(d: analytics_core::chrono::TimeDelta) -> String {
     }
 }
 
-/// Whether a create that failed with `e` may have made its job all the same: the request
-/// reached the API and its answer was lost (a 500, 502 or 504, a timeout, a broken connection).
-/// A 503 asks to come back later and a connection never made reached nothing.
-fn may_have_made_job(e: &analytics_http::client::Error) -> bool {
-    e.is_retryable()
-        && !e.is_rate_limited()
-        && !e.is_connect()
-        && e.status().map(|s| s.as_u16()) != Some(503)
-}
-
 /// Whether `e` is the API saying the account's job slots are full.
 fn too_many_jobs(e: &analytics_http::client::Error) -> bool {
     e.api_errors()
@@ -621,7 +611,8 @@ impl Engine {
     }
 
     /// Creates `item`'s job, trying again after failures that may pass. Creating is not
-    /// idempotent: after a failure that may have made the job ([`may_have_made_job`]) the
+    /// idempotent: after a failure that may have made the job
+    /// ([`may_have_taken_effect`](analytics_http::client::Error::may_have_taken_effect)) the
     /// account's jobs are listed first, and a job made for the request since the first try is
     /// taken as this one instead of making another.
     async fn create_job(
@@ -637,7 +628,7 @@ impl Engine {
                 Ok(job) => return Ok(job),
                 Err(e) => e,
             };
-            if may_have_made_job(&e)
+            if e.may_have_taken_effect()
                 && let Some(job) = self.find_made_job(item, since, counters).await
             {
                 tracing::debug!(account = %item.account, job = %job.id, error = %e,
@@ -667,26 +658,20 @@ impl Engine {
         since: DateTime<Utc>,
         counters: &Counters,
     ) -> Option<analytics_core::wire::Job> {
-        let query = JobListQuery {
-            job_ids: Vec::new(),
-            count: Some(analytics_core::request::MAX_COUNT),
-            cursor: None,
-        }
-        .validate()
-        .ok()?;
-        let mut pages = std::pin::pin!(self.client.job_pages(&item.account, query));
-        let mut jobs = Vec::new();
-        while let Some(page) = pages.next().await {
-            Counters::add(&counters.job_polls, 1);
-            match page {
-                Ok(p) => jobs.extend(p.data),
-                Err(e) => {
-                    tracing::debug!(account = %item.account, error = %e,
-                        "listing the account's jobs failed");
-                    return None;
-                }
+        let mut jobs = match self.client.all_jobs(&item.account).await {
+            Ok(jobs) => {
+                // One request per page of 1,000.
+                let pages = jobs.len().div_ceil(1_000).max(1);
+                Counters::add(&counters.job_polls, pages as u64);
+                jobs
             }
-        }
+            Err(e) => {
+                Counters::add(&counters.job_polls, 1);
+                tracing::debug!(account = %item.account, error = %e,
+                    "listing the account's jobs failed");
+                return None;
+            }
+        };
         let (a, key) = (item.account.clone(), item.key.clone());
         let known: HashSet<JobId> = self
             .blocking(move |s| s.jobs_for_request(&a, &key))
